@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Internet checksums: RFC 1624 incremental updates for NAT and full
+ * computation for packets Strait builds itself (RST, ICMP). Words are summed
+ * as loaded from the packet, so byte order never needs converting. */
+#ifndef STRAIT_CSUM_H
+#define STRAIT_CSUM_H
+
+#include <linux/types.h>
+
+static __always_inline __u16 csum_fold(__u32 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)~s;
+}
+
+/* HC' = ~(~HC + ~m + m') for a 32-bit field. */
+static __always_inline void csum_replace4(__u16 *sum, __u32 from, __u32 to)
+{
+	__u32 s = (__u16)~*sum;
+
+	s += (__u16)~from + (__u16)~(from >> 16);
+	s += (to & 0xffff) + (to >> 16);
+	*sum = csum_fold(s);
+}
+
+static __always_inline void csum_replace2(__u16 *sum, __u16 from, __u16 to)
+{
+	__u32 s = (__u16)~*sum;
+
+	s += (__u16)~from + to;
+	*sum = csum_fold(s);
+}
+
+/* Sum of n 16-bit words starting at p (not folded, not inverted). n must
+ * be a constant so the loop unrolls. */
+static __always_inline __u32 csum_words(const __u16 *p, const int n)
+{
+	__u32 s = 0;
+
+#pragma unroll
+	for (int i = 0; i < n; i++)
+		s += p[i];
+	return s;
+}
+
+static __always_inline __u32 csum_pseudo(__be32 saddr, __be32 daddr, __u8 proto, __u16 len)
+{
+	return (saddr & 0xffff) + (saddr >> 16) + (daddr & 0xffff) + (daddr >> 16) +
+	       bpf_htons(proto) + bpf_htons(len);
+}
+
+#endif

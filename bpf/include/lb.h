@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Backend selection for a new flow: source ranges, session affinity, then
+ * the service's Maglev ring indexed by the flow hash. Userspace computed
+ * every table; this code only looks up. */
+#ifndef STRAIT_LB_H
+#define STRAIT_LB_H
+
+#include "maps.h"
+#include "jhash.h"
+#include "parse.h"
+#include "conntrack.h"
+
+enum pick_result {
+	PICK_OK = 0,
+	PICK_EMPTY,		/* no usable backend */
+	PICK_SRC_DENIED,	/* client outside loadBalancerSourceRanges */
+};
+
+static __always_inline int src_allowed(__u32 svc_id, __be32 saddr)
+{
+	struct src_range_key k = {
+		.prefixlen = 64,
+		.svc_id = bpf_htonl(svc_id),
+		.addr = saddr,
+	};
+
+	return bpf_map_lookup_elem(&src_ranges, &k) != 0;
+}
+
+/* The ring's slot 0 holds its size, so size and contents are swapped in
+ * together; slots 1..size hold backend ids. */
+static __always_inline __u32 maglev_pick(__u32 svc_id, __u32 hash)
+{
+	void *ring = bpf_map_lookup_elem(&maglev, &svc_id);
+	__u32 zero = 0, *size, *id, slot;
+
+	if (!ring)
+		return 0;
+	size = bpf_map_lookup_elem(ring, &zero);
+	if (!size || *size == 0)
+		return 0;
+	slot = hash % *size + 1;
+	id = bpf_map_lookup_elem(ring, &slot);
+	return id ? *id : 0;
+}
+
+static __always_inline struct backend_val *backend_get(__u32 id)
+{
+	struct backend_val *b;
+
+	if (id == 0)
+		return 0;
+	b = bpf_map_lookup_elem(&backends, &id);
+	if (!b || b->addr == 0)
+		return 0;
+	return b;
+}
+
+static __always_inline int pick_backend(const struct pkt *p, __u32 svc_id,
+					const struct service_val *svc, __u32 fe_flags,
+					__u64 now, __u32 *backend_id, struct backend_val **be)
+{
+	struct affinity_key ak = {};
+	struct affinity_val *av;
+
+	if ((svc->flags & SVC_F_SRC_RANGES) && (fe_flags & FE_F_LOADBALANCER) &&
+	    !src_allowed(svc_id, p->saddr))
+		return PICK_SRC_DENIED;
+
+	if (svc->flags & SVC_F_AFFINITY) {
+		ak.client = p->saddr;
+		ak.svc_id = svc_id;
+		av = bpf_map_lookup_elem(&affinity, &ak);
+		if (av && now - av->last_seen <= (__u64)svc->affinity_timeout * NSEC_PER_SEC) {
+			struct svc_backend_key mk = { .svc_id = svc_id, .backend_id = av->backend_id };
+
+			if (bpf_map_lookup_elem(&svc_backends, &mk)) {
+				*be = backend_get(av->backend_id);
+				if (*be) {
+					*backend_id = av->backend_id;
+					av->last_seen = now;
+					return PICK_OK;
+				}
+			}
+		}
+	}
+
+	*backend_id = maglev_pick(svc_id, flow_hash(p->saddr, p->sport, p->dport, p->proto));
+	*be = backend_get(*backend_id);
+	if (!*be)
+		return PICK_EMPTY;
+
+	if (svc->flags & SVC_F_AFFINITY) {
+		struct affinity_val nv = { .backend_id = *backend_id, .last_seen = now };
+
+		bpf_map_update_elem(&affinity, &ak, &nv, BPF_ANY);
+	}
+	return PICK_OK;
+}
+
+#endif
