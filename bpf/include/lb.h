@@ -27,21 +27,27 @@ static __always_inline int src_allowed(__u32 svc_id, __be32 saddr)
 	return bpf_map_lookup_elem(&src_ranges, &k) != 0;
 }
 
-/* The ring's slot 0 holds its size, so size and contents are swapped in
- * together; slots 1..size hold backend ids. */
+/* See struct maglev_inner in maps.h for the ring layout. */
 static __always_inline __u32 maglev_pick(__u32 svc_id, __u32 hash)
 {
 	void *ring = bpf_map_lookup_elem(&maglev, &svc_id);
-	__u32 zero = 0, *size, *id, slot;
+	__u32 k_hdr = 0, *hdr, *pair, ctl, size, word, elem;
 
 	if (!ring)
 		return 0;
-	size = bpf_map_lookup_elem(ring, &zero);
-	if (!size || *size == 0)
+	hdr = bpf_map_lookup_elem(ring, &k_hdr);
+	if (!hdr)
 		return 0;
-	slot = hash % *size + 1;
-	id = bpf_map_lookup_elem(ring, &slot);
-	return id ? *id : 0;
+	ctl = *(volatile __u32 *)hdr;
+	size = ctl & 0x7fffffff;
+	if (size == 0)
+		return 0;
+	word = 2 + (ctl >> 31) * hdr[1] + hash % size;
+	elem = word >> 1;
+	pair = bpf_map_lookup_elem(ring, &elem);
+	if (!pair)
+		return 0;
+	return pair[word & 1];
 }
 
 static __always_inline struct backend_val *backend_get(__u32 id)

@@ -32,14 +32,22 @@ struct {
 	__type(value, struct backend_val);
 } backends SEC(".maps");
 
-/* One inner array per service, sized per service (BPF_F_INNER_MAP), swapped
- * in whole by userspace. */
+/* One inner array per service, sized per service (BPF_F_INNER_MAP) and
+ * memory-mapped by userspace. Seen as 32-bit words (two per 8-byte
+ * element, since array elements are 8-byte aligned anyway):
+ *   word 0: control, (active half << 31) | ring size
+ *   word 1: capacity of a half
+ *   words 2 + half * capacity ...: backend ids
+ * A new table is written into the inactive half and published with one
+ * 32-bit store; a table that outgrows its capacity gets a new inner map,
+ * swapped into the outer array whole. The datapath never sees a
+ * half-written table. */
 struct maglev_inner {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
-	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, __u64);
 };
 
 struct {
@@ -68,7 +76,6 @@ struct {
 	__uint(max_entries, MAX_BACKENDS);
 	__type(key, struct svc_backend_key);
 	__type(value, __u8);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 } svc_backends SEC(".maps");
 
 struct {

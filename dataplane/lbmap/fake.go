@@ -64,23 +64,36 @@ type fakeRings struct {
 	rings map[uint32][]uint32
 }
 
-func (r *fakeRings) Set(id uint32, ring []uint32) error {
-	if id >= r.max {
-		return fmt.Errorf("set maglev ring %d: id beyond %d", id, r.max)
-	}
-	if len(ring) == 0 {
-		return fmt.Errorf("set maglev ring %d: empty ring", id)
-	}
+func (r *fakeRings) Set(rings map[uint32][]uint32) map[uint32]error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.rings[id] = slices.Clone(ring)
-	return nil
+	var errs map[uint32]error
+	for id, ring := range rings {
+		var err error
+		switch {
+		case id >= r.max:
+			err = fmt.Errorf("set maglev ring %d: id beyond %d", id, r.max)
+		case len(ring) == 0:
+			err = fmt.Errorf("set maglev ring %d: empty ring", id)
+		}
+		if err != nil {
+			if errs == nil {
+				errs = make(map[uint32]error)
+			}
+			errs[id] = err
+			continue
+		}
+		r.rings[id] = slices.Clone(ring)
+	}
+	return errs
 }
 
-func (r *fakeRings) Delete(id uint32) error {
+func (r *fakeRings) Delete(ids []uint32) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.rings, id)
+	for _, id := range ids {
+		delete(r.rings, id)
+	}
 	return nil
 }
 

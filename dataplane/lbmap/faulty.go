@@ -49,18 +49,22 @@ type faultyRings struct {
 	fail  Injector
 }
 
-func (f faultyRings) Set(id uint32, ring []uint32) error {
+func (f faultyRings) Set(rings map[uint32][]uint32) map[uint32]error {
 	if err := f.fail(OpSet, "maglev"); err != nil {
-		return err
+		errs := make(map[uint32]error, len(rings))
+		for id := range rings {
+			errs[id] = err
+		}
+		return errs
 	}
-	return f.inner.Set(id, ring)
+	return f.inner.Set(rings)
 }
 
-func (f faultyRings) Delete(id uint32) error {
+func (f faultyRings) Delete(ids []uint32) error {
 	if err := f.fail(OpDelete, "maglev"); err != nil {
 		return err
 	}
-	return f.inner.Delete(id)
+	return f.inner.Delete(ids)
 }
 
 func (f faultyRings) Get(id uint32) ([]uint32, error) {

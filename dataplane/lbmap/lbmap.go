@@ -23,11 +23,13 @@ type KV[K comparable, V comparable] interface {
 	Name() string
 }
 
-// Rings holds the Maglev ring of every service. Set replaces a ring in one
-// step: the datapath sees either the whole old ring or the whole new one.
+// Rings holds the Maglev ring of every service. Each ring is published
+// whole: the datapath sees either the old ring or the new one.
 type Rings interface {
-	Set(svcID uint32, ring []uint32) error
-	Delete(svcID uint32) error
+	// Set replaces the rings of the given services. It returns the
+	// services whose ring could not be set, each with its error.
+	Set(rings map[uint32][]uint32) map[uint32]error
+	Delete(ids []uint32) error
 	// Get returns nil, nil when the service has no ring.
 	Get(svcID uint32) ([]uint32, error)
 }

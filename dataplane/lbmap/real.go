@@ -134,75 +134,6 @@ func (r *realKV[K, V]) allBatch() (map[K]V, error) {
 	}
 }
 
-// realRings creates one inner array per ring and swaps it into the outer
-// array-of-maps with a single update.
-type realRings struct {
-	outer *ebpf.Map
-	inner *ebpf.MapSpec
-}
-
-func (r *realRings) Set(id uint32, ring []uint32) error {
-	if len(ring) == 0 {
-		return fmt.Errorf("set maglev ring %d: empty ring", id)
-	}
-	spec := r.inner.Copy()
-	spec.MaxEntries = uint32(len(ring)) + 1
-	// Slot 0 holds the size, so size and slots change together.
-	vals := make([]uint32, len(ring)+1)
-	vals[0] = uint32(len(ring))
-	copy(vals[1:], ring)
-	keys := make([]uint32, len(vals))
-	for i := range keys {
-		keys[i] = uint32(i)
-	}
-	m, err := ebpf.NewMap(spec)
-	if err != nil {
-		return fmt.Errorf("create maglev ring %d (%d slots): %w", id, len(ring), err)
-	}
-	defer m.Close()
-	if _, err := m.BatchUpdate(keys, vals, nil); err != nil {
-		return fmt.Errorf("fill maglev ring %d: %w", id, err)
-	}
-	if err := r.outer.Put(id, m); err != nil {
-		return fmt.Errorf("swap maglev ring %d: %w", id, err)
-	}
-	return nil
-}
-
-func (r *realRings) Delete(id uint32) error {
-	if err := r.outer.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return fmt.Errorf("delete maglev ring %d: %w", id, err)
-	}
-	return nil
-}
-
-func (r *realRings) Get(id uint32) ([]uint32, error) {
-	var innerID uint32
-	if err := r.outer.Lookup(id, &innerID); err != nil {
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("look up maglev ring %d: %w", id, err)
-	}
-	m, err := ebpf.NewMapFromID(ebpf.MapID(innerID))
-	if err != nil {
-		return nil, fmt.Errorf("open maglev ring %d (map id %d): %w", id, innerID, err)
-	}
-	defer m.Close()
-	n := m.MaxEntries()
-	keys := make([]uint32, n)
-	vals := make([]uint32, n)
-	var cursor ebpf.MapBatchCursor
-	got, err := m.BatchLookup(&cursor, keys, vals, nil)
-	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return nil, fmt.Errorf("read maglev ring %d: %w", id, err)
-	}
-	if got < 1 || vals[0] == 0 || int(vals[0]) >= got {
-		return nil, fmt.Errorf("read maglev ring %d: corrupt (size slot %d of %d read)", id, vals[0], got)
-	}
-	return vals[1 : vals[0]+1], nil
-}
-
 // NewReal wraps loaded maps. innerSpec is the template of the Maglev rings
 // (the maglev map spec's InnerMap).
 func NewReal(m *kern.StraitMaps, innerSpec *ebpf.MapSpec) Maps {
@@ -215,6 +146,6 @@ func NewReal(m *kern.StraitMaps, innerSpec *ebpf.MapSpec) Maps {
 		Ifaces:      newRealKV[uint32, IfaceVal](m.Ifaces, "ifaces"),
 		Config:      newRealKV[uint32, Config](m.Config, "config"),
 		Conntrack:   newRealKV[CtKey, CtVal](m.Conntrack, "conntrack"),
-		Rings:       &realRings{outer: m.Maglev, inner: innerSpec},
+		Rings:       newRealRings(m.Maglev, innerSpec),
 	}
 }

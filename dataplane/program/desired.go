@@ -2,7 +2,9 @@ package program
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/straitlb/strait/dataplane/lbmap"
 	"github.com/straitlb/strait/dataplane/maglev"
@@ -19,6 +21,16 @@ type desired struct {
 	rings       map[uint32][]uint32
 	// owner maps every service id to its name, for error attribution.
 	owner map[uint32]model.ServiceName
+	// jobs are the rings still to build.
+	jobs []ringJob
+}
+
+type ringJob struct {
+	id   uint32
+	keys []model.BackendKey
+	ids  []uint32
+	size uint32
+	ring []uint32
 }
 
 func newDesired(n int) *desired {
@@ -93,7 +105,11 @@ func (p *Programmer) addService(d *desired, svc *model.Service) error {
 	}
 	if len(backends) > 0 {
 		sv.RingSize = maglev.TableSize(len(backends), p.cfg.MaxRingSize)
-		d.rings[id] = p.ring(id, keys, ids, sv.RingSize)
+		if c, ok := p.ringCache[id]; ok && uint32(len(c.ring)) == sv.RingSize && slices.Equal(c.ids, ids) {
+			d.rings[id] = c.ring
+		} else {
+			d.jobs = append(d.jobs, ringJob{id: id, keys: keys, ids: ids, size: sv.RingSize})
+		}
 	}
 	d.services[id] = sv
 	d.owner[id] = svc.Name
@@ -111,14 +127,34 @@ func (p *Programmer) addService(d *desired, svc *model.Service) error {
 	return nil
 }
 
-func (p *Programmer) ring(id uint32, keys []model.BackendKey, ids []uint32, size uint32) []uint32 {
-	if c, ok := p.ringCache[id]; ok && uint32(len(c.ring)) == size && slices.Equal(c.ids, ids) {
-		return c.ring
+// buildRings builds the rings of d.jobs on every CPU: at a cold start of
+// 10,000 services this is most of the work.
+func (p *Programmer) buildRings(d *desired) {
+	workers := min(runtime.GOMAXPROCS(0), len(d.jobs))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b maglev.Builder
+			for i := range next {
+				j := &d.jobs[i]
+				j.ring = make([]uint32, j.size)
+				b.Fill(j.ring, j.keys, j.ids)
+			}
+		}()
 	}
-	ring := make([]uint32, size)
-	p.builder.Fill(ring, keys, ids)
-	p.ringCache[id] = ringCacheEntry{ids: ids, ring: ring}
-	return ring
+	for i := range d.jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, j := range d.jobs {
+		d.rings[j.id] = j.ring
+		p.ringCache[j.id] = ringCacheEntry{ids: j.ids, ring: j.ring}
+	}
+	d.jobs = nil
 }
 
 // serviceID returns the service's id, reclaiming the one its frontends had

@@ -71,7 +71,6 @@ type Programmer struct {
 	cfg     Config
 	svcIDs  *idalloc.Allocator[model.ServiceName]
 	beIDs   *idalloc.Allocator[model.BackendKey]
-	builder maglev.Builder
 
 	// cur is what the maps hold, as far as this programmer knows; nil
 	// after a failed write, so the next Apply reads the maps again.
@@ -173,6 +172,7 @@ func (p *Programmer) Apply(state model.State) (Result, error) {
 			res.Failed[svc.Name] = err
 		}
 	}
+	p.buildRings(d)
 	w := &writer{p: p, d: d, res: &res}
 	err := w.write()
 	p.releaseUnused(d, wanted)

@@ -121,11 +121,15 @@ func (w *writer) write() error {
 	put(w, p.maps.SvcBackends, mPuts, cur.SvcBackends,
 		func(k lbmap.SvcBackendKey, _ uint8) bool { return w.skipFailed(k.SvcId) },
 		func(k lbmap.SvcBackendKey, _ uint8) []uint32 { return one(k.SvcId) })
+	changed := make(map[uint32][]uint32)
 	for id, ring := range d.rings {
-		if w.skipFailed(id) || slices.Equal(cur.Rings[id], ring) {
-			continue
+		if !w.skipFailed(id) && !slices.Equal(cur.Rings[id], ring) {
+			changed[id] = ring
 		}
-		if err := p.maps.Rings.Set(id, ring); err != nil {
+	}
+	errs := p.maps.Rings.Set(changed)
+	for id, ring := range changed {
+		if err, failed := errs[id]; failed {
 			w.fail(id, err)
 			w.errs = append(w.errs, err)
 			continue
@@ -155,26 +159,25 @@ func (w *writer) write() error {
 	del(w, p.maps.SrcRanges, rDels, cur.SrcRanges)
 	sDels = filter(sDels, func(id uint32) bool { return !keepIDs[id] })
 	del(w, p.maps.Services, sDels, cur.Services)
+	var ringDels []uint32
 	for id := range cur.Rings {
-		if _, ok := d.rings[id]; ok || keepIDs[id] {
-			continue
+		if _, ok := d.rings[id]; !ok && !keepIDs[id] {
+			ringDels = append(ringDels, id)
 		}
-		if err := p.maps.Rings.Delete(id); err != nil {
-			w.errs = append(w.errs, err)
-			continue
+	}
+	if err := p.maps.Rings.Delete(ringDels); err != nil {
+		w.errs = append(w.errs, err)
+	} else {
+		for _, id := range ringDels {
+			delete(cur.Rings, id)
 		}
-		delete(cur.Rings, id)
-		w.res.Writes++
+		w.res.Writes += len(ringDels)
 	}
 	mDels = filter(mDels, func(k lbmap.SvcBackendKey) bool { return !keepIDs[k.SvcId] })
 	del(w, p.maps.SvcBackends, mDels, cur.SvcBackends)
-	// A backend stays while any ring still names it.
-	inRing := make(map[uint32]bool)
-	for _, ring := range cur.Rings {
-		for _, id := range ring {
-			inRing[id] = true
-		}
-	}
+	// A backend stays while any service still lists it: rings only name
+	// members, and members go no sooner than their service's ring.
+	inRing := make(map[uint32]bool, len(cur.SvcBackends))
 	for k := range cur.SvcBackends {
 		inRing[k.BackendId] = true
 	}
