@@ -201,7 +201,7 @@ int strait_xdp(struct xdp_md *ctx)
 	__u64 now;
 	int rc;
 
-	rc = parse_packet(data, data_end, &p);
+	rc = parse_packet(data, data_end, data_end - data, &p);
 	if (rc != PARSE_OK)
 		return pass_reason(rc);
 	cfg = get_config();
@@ -238,6 +238,16 @@ int strait_xdp(struct xdp_md *ctx)
 SEC("tc")
 int strait_tc_egress(struct __sk_buff *skb)
 {
+	/* Only the headers are guaranteed linear: TCP payload from sockets
+	 * (local or behind a veth) and GSO packets keep the rest in paged
+	 * fragments. Pull the most the parser reads: Ethernet, one VLAN tag,
+	 * the largest IPv4 header and the fixed TCP header. */
+	__u32 need = sizeof(struct ethhdr) + 4 + 60 + sizeof(struct tcphdr);
+	if (need > skb->len)
+		need = skb->len;
+	if ((void *)(long)skb->data + need > (void *)(long)skb->data_end)
+		bpf_skb_pull_data(skb, need);
+
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct lb_config *cfg;
@@ -246,7 +256,7 @@ int strait_tc_egress(struct __sk_buff *skb)
 	struct ct_val *ct;
 	__u64 now;
 
-	if (parse_packet(data, data_end, &p) != PARSE_OK)
+	if (parse_packet(data, data_end, skb->len, &p) != PARSE_OK)
 		return TCX_NEXT;
 	ct_key_of(&p, &k);
 	ct = bpf_map_lookup_elem(&conntrack, &k);

@@ -42,7 +42,11 @@ enum parse_result {
 	PARSE_OTHER_L4,
 };
 
-static __always_inline int parse_packet(void *data, void *data_end, struct pkt *p)
+/* frame_len is the whole frame's length: data_end - data for XDP, skb->len
+ * for tc, where only the headers need to be linear (the payload may sit in
+ * paged fragments). */
+static __always_inline int parse_packet(void *data, void *data_end, __u32 frame_len,
+					struct pkt *p)
 {
 	struct ethhdr *eth = data;
 	__u32 l3_off = sizeof(*eth);
@@ -71,7 +75,7 @@ static __always_inline int parse_packet(void *data, void *data_end, struct pkt *
 		return PARSE_MALFORMED;
 	__u32 ihl = ip->ihl * 4;
 	__u32 tot = bpf_ntohs(ip->tot_len);
-	if (tot < ihl || (void *)ip + tot > data_end)
+	if (tot < ihl || tot > frame_len - l3_off)
 		return PARSE_MALFORMED;
 	if (ip->frag_off & IP_MF_OFFSET_BE)
 		return PARSE_FRAGMENT;
@@ -82,7 +86,7 @@ static __always_inline int parse_packet(void *data, void *data_end, struct pkt *
 	p->l4 = l4;
 	p->l3_off = l3_off;
 	p->l4_off = l3_off + ihl;
-	p->len = data_end - data;
+	p->len = frame_len;
 	p->saddr = ip->saddr;
 	p->daddr = ip->daddr;
 	p->proto = ip->protocol;

@@ -1,0 +1,51 @@
+# Strait: kube-proxy replacement and BGP service load balancer.
+#
+#   make demo    run the datapath in a namespace lab with real traffic (root)
+#   make test    every test, privileged ones included (root)
+#   make generate  regenerate the eBPF objects and bindings (needs clang)
+
+GO        ?= go
+BIN       := bin
+GOFLAGS   ?=
+TESTFLAGS ?= -timeout 40m
+# Generated files that CI checks are up to date.
+GENERATED := dataplane/kern
+
+.PHONY: all deps build generate check-generate vet test test-unit demo clean k8s-binaries
+
+all: build
+
+deps:
+	@bash hack/deps.sh
+
+build:
+	$(GO) build $(GOFLAGS) -o $(BIN)/ ./cmd/...
+
+generate: deps
+	$(GO) generate ./dataplane/kern/...
+
+# Regenerate and fail if the committed objects differ.
+check-generate: generate
+	@git diff --exit-code --stat -- $(GENERATED) || \
+		(echo "generated eBPF objects are stale: run 'make generate' and commit" >&2; exit 1)
+
+vet:
+	$(GO) vet ./...
+
+k8s-binaries:
+	@bash hack/k8s-binaries.sh
+
+# Every test. Privileged tests need root; with CI set they fail instead of
+# skipping when they cannot run.
+test: deps check-generate vet
+	$(GO) test $(GOFLAGS) $(TESTFLAGS) ./...
+
+# Unprivileged, fast tests only.
+test-unit:
+	$(GO) test $(GOFLAGS) -short ./...
+
+demo: deps
+	$(GO) run ./cmd/strait-demo
+
+clean:
+	rm -rf $(BIN)
