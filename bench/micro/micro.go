@@ -1,0 +1,171 @@
+package micro
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"go.uber.org/zap"
+
+	"github.com/straitlb/strait/dataplane/loader"
+	"github.com/straitlb/strait/dataplane/program"
+	"github.com/straitlb/strait/internal/pkt"
+	"github.com/straitlb/strait/model"
+)
+
+// Result is one measured path.
+type Result struct {
+	Name    string
+	Method  string  // "repeat" or "single"
+	Ns      float64 // per packet, no-op included for "repeat"
+	NoopNs  float64 // the no-op measured the same way
+	Ratio   float64 // Ns / NoopNs ("repeat") or (Ns+NoopNs)/NoopNs ("single": Ns is net of the no-op)
+	Packets int
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("%-28s %-7s %8.1f ns/pkt  no-op %6.1f ns  ratio %5.2f  (%d packets)", r.Name, r.Method, r.Ns, r.NoopNs, r.Ratio, r.Packets)
+}
+
+// Options size the run.
+type Options struct {
+	Repeat  int // repetitions for "repeat" (default 1e6)
+	Singles int // runs for "single" (default 20000)
+}
+
+var (
+	vip    = netip.MustParseAddr("203.0.113.70")
+	client = netip.MustParseAddr("198.51.100.10")
+	mac1   = pkt.MAC("02:00:00:00:00:01")
+	mac2   = pkt.MAC("02:00:00:00:00:11")
+)
+
+// NewNoop builds the calibration program: return XDP_PASS.
+func NewNoop() (*ebpf.Program, error) {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.XDP,
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load no-op program: %w", err)
+	}
+	return p, nil
+}
+
+// State is the micro-benchmark's services: "self" maps a frontend to a
+// local backend with the same address and port, so a DNATed packet is
+// unchanged and repeats hit the same conntrack entry; "new" has ten local
+// backends.
+func State() model.State {
+	var bes []model.Backend
+	for i := range 10 {
+		bes = append(bes, model.Backend{Addr: netip.AddrFrom4([4]byte{198, 18, 1, byte(10 + i)}), Port: 8080, Local: true})
+	}
+	s := model.State{Services: []model.Service{
+		{
+			Name:      model.ServiceName{Namespace: "micro", Name: "self"},
+			Frontends: []model.Frontend{{Addr: vip, Port: 80, Proto: model.TCP, Kind: model.LoadBalancer}},
+			Backends:  []model.Backend{{Addr: vip, Port: 80, Local: true}},
+		},
+		{
+			Name:      model.ServiceName{Namespace: "micro", Name: "new"},
+			Frontends: []model.Frontend{{Addr: vip, Port: 81, Proto: model.TCP, Kind: model.LoadBalancer}},
+			Backends:  bes,
+		},
+	}}
+	s.Canonicalize()
+	return s
+}
+
+func frame(sport, dport uint16, flags uint8) []byte {
+	return pkt.Frame{SrcMAC: mac1, DstMAC: mac2, Src: client, Dst: vip, SPort: sport, DPort: dport, Proto: 6, Flags: flags}.Bytes()
+}
+
+func repeat(p *ebpf.Program, data []byte, n int) (float64, error) {
+	_, d, err := p.Benchmark(data, n, nil)
+	if err != nil {
+		return 0, fmt.Errorf("benchmark: %w", err)
+	}
+	return float64(d.Nanoseconds()), nil
+}
+
+// single runs fn n times and returns the mean wall time of one run.
+func single(n int, fn func(i int) error) (float64, error) {
+	start := time.Now()
+	for i := range n {
+		if err := fn(i); err != nil {
+			return 0, err
+		}
+	}
+	return float64(time.Since(start).Nanoseconds()) / float64(n), nil
+}
+
+// Run programs State into dp's maps and measures.
+func Run(log *zap.Logger, dp *loader.Datapath, o Options) ([]Result, error) {
+	if o.Repeat == 0 {
+		o.Repeat = 1000000
+	}
+	if o.Singles == 0 {
+		o.Singles = 20000
+	}
+	prog, err := program.New(log, dp.Maps, program.Config{})
+	if err != nil {
+		return nil, err
+	}
+	if res, err := prog.Apply(State()); err != nil || len(res.Failed) > 0 {
+		return nil, fmt.Errorf("program micro state: %v %v", err, res.Failed)
+	}
+	noop, err := NewNoop()
+	if err != nil {
+		return nil, err
+	}
+	defer noop.Close()
+	xdp := dp.Objects().StraitXdp
+
+	var out []Result
+	est := frame(40000, 80, pkt.ACK)
+	if _, _, err := xdp.Benchmark(frame(40000, 80, pkt.SYN), 1, nil); err != nil { // create the flow
+		return nil, err
+	}
+	noopNs, err := repeat(noop, est, o.Repeat)
+	if err != nil {
+		return nil, err
+	}
+	estNs, err := repeat(xdp, est, o.Repeat)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, Result{Name: "established flow", Method: "repeat", Ns: estNs, NoopNs: noopNs, Ratio: estNs / noopNs, Packets: o.Repeat})
+	missNs, err := repeat(xdp, pkt.Frame{SrcMAC: mac1, DstMAC: mac2, Src: client, Dst: netip.MustParseAddr("192.0.2.250"), SPort: 1, DPort: 22, Proto: 6, Flags: pkt.ACK}.Bytes(), o.Repeat)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, Result{Name: "not a service (pass)", Method: "repeat", Ns: missNs, NoopNs: noopNs, Ratio: missNs / noopNs, Packets: o.Repeat})
+
+	frames := make([][]byte, o.Singles)
+	for i := range frames {
+		frames[i] = frame(uint16(1024+i%60000), 81, pkt.SYN)
+	}
+	noop1, err := single(o.Singles, func(i int) error { _, _, err := noop.Benchmark(frames[i], 1, nil); return err })
+	if err != nil {
+		return nil, err
+	}
+	est1, err := single(o.Singles, func(i int) error { _, _, err := xdp.Benchmark(est, 1, nil); return err })
+	if err != nil {
+		return nil, err
+	}
+	new1, err := single(o.Singles, func(i int) error { _, _, err := xdp.Benchmark(frames[i], 1, nil); return err })
+	if err != nil {
+		return nil, err
+	}
+	// Net of the no-op's run: what the program itself costs.
+	noopOwn := noopNs
+	out = append(out,
+		Result{Name: "established flow", Method: "single", Ns: est1 - noop1 + noopOwn, NoopNs: noopOwn, Ratio: (est1 - noop1 + noopOwn) / noopOwn, Packets: o.Singles},
+		Result{Name: "new flow (CT miss+insert)", Method: "single", Ns: new1 - noop1 + noopOwn, NoopNs: noopOwn, Ratio: (new1 - noop1 + noopOwn) / noopOwn, Packets: o.Singles},
+	)
+	return out, nil
+}
