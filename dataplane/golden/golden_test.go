@@ -94,7 +94,12 @@ func steps() []step {
 	const tcp, udp = 6, 17
 	syn := in(client, 40000, NodeIP, 30080, tcp, pkt.SYN)
 	synOut := with(syn, func(f *pkt.Frame) { f.Dst, f.DPort = podA, 8080 })
-	ack := with(syn, func(f *pkt.Frame) { f.Flags = pkt.ACK; f.Seq = 1001; f.Ack = 5001; f.Payload = []byte("GET / HTTP/1.1\r\n\r\n") })
+	ack := with(syn, func(f *pkt.Frame) {
+		f.Flags = pkt.ACK
+		f.Seq = 1001
+		f.Ack = 5001
+		f.Payload = []byte("GET / HTTP/1.1\r\n\r\n")
+	})
 	ackOut := with(ack, func(f *pkt.Frame) { f.Dst, f.DPort = podA, 8080 })
 	reply := pkt.Frame{SrcMAC: RouterMAC, DstMAC: NodeMAC, Src: podA, SPort: 8080, Dst: client, DPort: 40000,
 		Proto: tcp, Flags: pkt.SYN | pkt.ACK, Seq: 5000, Ack: 1001, Window: 65160}

@@ -11,7 +11,10 @@
 // IDs across agent restarts.
 //
 // Released IDs are reused, lowest first, so the live IDs stay dense at the
-// bottom of the array. Every operation is O(1) or O(log n).
+// bottom of the array. Reuse is immediate: a caller whose BPF state (such
+// as connection tracking entries) may still name a released ID must purge
+// that state before the ID is acquired again. Every operation is O(log n)
+// or better, amortized.
 //
 // An [Allocator] is not safe for concurrent use; the caller (normally the
 // single goroutine that programs the dataplane) serializes access.

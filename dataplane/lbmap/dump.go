@@ -150,4 +150,3 @@ func Dump(m Maps) (string, error) {
 	}
 	return s.Format(), nil
 }
-

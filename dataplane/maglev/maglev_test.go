@@ -447,23 +447,26 @@ func TestTableSize(t *testing.T) {
 		{-1, 0, 0},
 		{1, 0, MinSize},
 		{2, 0, MinSize},
-		{3, 0, 307},
+		{3, 0, 503},
+		{5, 0, 503},
+		{6, 0, 1009},
+		{9, 0, 1009},
 		{10, 0, 1009},
-		{50, 0, 5003},
-		{163, 0, 16301},
-		{164, 0, DefaultMaxSize},
+		{11, 0, 2011},
+		{50, 0, 8039},
+		{80, 0, 8039},
+		{81, 0, 16067},
+		{160, 0, 16067},
+		{161, 0, DefaultMaxSize},
 		{100000, 0, DefaultMaxSize},
 		{1 << 40, 0, DefaultMaxSize},
 		{10, 500, 499},
 		{1, 100, 97},
 		{1, 2, 2},
 		{1, 1, 0},
-		{1000, PrimeTableLimit, 100003},
+		{1000, PrimeTableLimit, 128519},
 		{2000, PrimeTableLimit, PrimeTableLimit},
-		{2000, 1 << 20, 200003},
-		{1 << 30, ^uint32(0), 4294967291},
-		{42949672, ^uint32(0), 4294967231},
-		{42949673, ^uint32(0), 4294967291}, // 4294967300 is past the cap
+		{2000, 1 << 20, 257053},
 	} {
 		if got := TableSize(c.backends, c.max); got != c.want {
 			t.Errorf("TableSize(%d, %d) = %d, want %d", c.backends, c.max, got, c.want)
@@ -471,16 +474,21 @@ func TestTableSize(t *testing.T) {
 	}
 	// Against the definition, for every backend count up to past the
 	// default cap and a few caps.
+	next := func(c uint32) uint32 {
+		for ; !isPrimeSlow(c); c++ {
+		}
+		return c
+	}
 	for _, maxSize := range []uint32{0, 2, 300, 1000, 16380, 16381, 50000, 200000} {
+		capped := maxSize
+		if capped == 0 {
+			capped = DefaultMaxSize
+		}
 		for n := 1; n <= 2100; n++ {
-			capped := maxSize
-			if capped == 0 {
-				capped = DefaultMaxSize
-			}
 			want := uint32(0)
-			for c := uint32(max(MinSize, 100*n)); c <= capped; c++ {
-				if isPrimeSlow(c) {
-					want = c
+			for rung := uint32(MinSize); rung <= capped; rung *= 2 {
+				if p := next(rung); p <= capped && p >= uint32(max(MinSize, 100*n)) {
+					want = p
 					break
 				}
 			}
@@ -496,6 +504,14 @@ func TestTableSize(t *testing.T) {
 				t.Fatalf("TableSize(%d, %d) = %d, want %d", n, maxSize, got, want)
 			}
 		}
+	}
+}
+
+// Removing one backend keeps the table size within a rung, so flows move
+// only as far as Maglev's minimal disruption says.
+func TestLadderKeepsSizeOnSmallChanges(t *testing.T) {
+	if TableSize(10, 0) != TableSize(9, 0) || TableSize(9, 0) != TableSize(6, 0) {
+		t.Fatal("sizes differ within a rung")
 	}
 }
 
@@ -527,13 +543,27 @@ func TestResizeDisruption(t *testing.T) {
 	}
 }
 
+// benchSets returns distinct sets of n random backends. Benchmarks cycle
+// through them: rebuilding one table over and over lets the branch
+// predictor learn its fill pattern and reports about half the real cost.
+func benchSets(n int) [][]model.BackendKey {
+	r := rand.New(rand.NewPCG(uint64(n), 7))
+	sets := make([][]model.BackendKey, max(1, 10000/n))
+	for i := range sets {
+		sets[i] = randomBackends(r, n)
+	}
+	return sets
+}
+
 func BenchmarkBuild(b *testing.B) {
 	for _, n := range []int{1, 10, 100, 1000} {
-		keys := podBackends(n)
+		sets := benchSets(n)
 		m := TableSize(n, 0)
 		b.Run(fmt.Sprintf("n=%d/m=%d", n, m), func(b *testing.B) {
+			i := 0
 			for b.Loop() {
-				Build(keys, m)
+				Build(sets[i%len(sets)], m)
+				i++
 			}
 		})
 	}
@@ -541,19 +571,32 @@ func BenchmarkBuild(b *testing.B) {
 
 func BenchmarkFill(b *testing.B) {
 	for _, n := range []int{1, 10, 100, 1000} {
-		keys := podBackends(n)
+		sets := benchSets(n)
 		ids := make([]uint32, n)
 		m := TableSize(n, 0)
 		dst := make([]uint32, m)
 		b.Run(fmt.Sprintf("n=%d/m=%d", n, m), func(b *testing.B) {
 			var bld Builder
+			i := 0
 			for b.Loop() {
-				bld.Fill(dst, keys, ids)
+				bld.Fill(dst, sets[i%len(sets)], ids)
+				i++
 			}
 		})
+		if n != 10 {
+			continue
+		}
 		b.Run(fmt.Sprintf("pooled/n=%d/m=%d", n, m), func(b *testing.B) {
+			i := 0
 			for b.Loop() {
-				Fill(dst, keys, ids)
+				Fill(dst, sets[i%len(sets)], ids)
+				i++
+			}
+		})
+		b.Run(fmt.Sprintf("same-table/n=%d/m=%d", n, m), func(b *testing.B) {
+			var bld Builder
+			for b.Loop() {
+				bld.Fill(dst, sets[0], ids)
 			}
 		})
 	}

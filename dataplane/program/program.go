@@ -21,7 +21,7 @@ type Config struct {
 	Capacities  lbmap.Capacities
 	// SNAT source ports for flows to remote backends; keep them outside
 	// the node's ip_local_port_range.
-	SNATPortMin, SNATPortMax uint16
+	SNATPortMin, SNATPortMax                        uint16
 	CTTCPSyn, CTTCPEstablished, CTTCPClosing, CTUDP time.Duration
 }
 
@@ -66,11 +66,11 @@ type Result struct {
 // Programmer owns the programmer-written maps. It is not safe for
 // concurrent use: one sync loop drives it.
 type Programmer struct {
-	log     *zap.Logger
-	maps    lbmap.Maps
-	cfg     Config
-	svcIDs  *idalloc.Allocator[model.ServiceName]
-	beIDs   *idalloc.Allocator[model.BackendKey]
+	log    *zap.Logger
+	maps   lbmap.Maps
+	cfg    Config
+	svcIDs *idalloc.Allocator[model.ServiceName]
+	beIDs  *idalloc.Allocator[model.BackendKey]
 
 	// cur is what the maps hold, as far as this programmer knows; nil
 	// after a failed write, so the next Apply reads the maps again.
