@@ -73,9 +73,10 @@ func newRealRings(outer *ebpf.Map, inner *ebpf.MapSpec) *realRings {
 	return &realRings{outer: outer, inner: inner, open: make(map[uint32]*ringMem)}
 }
 
-// capacityFor leaves 25% headroom so a service can gain backends without
-// a new map.
-func capacityFor(size int) uint32 { return uint32(size + size/4 + 1) }
+// capacityFor is the ring size itself: sizes come from a ladder of primes
+// (maglev.TableSize), so a service keeps its map until its backend count
+// crosses a rung, and the next rung is twice as large anyway.
+func capacityFor(size int) uint32 { return uint32(size) }
 
 func mmapRing(m *ebpf.Map) (*ringMem, error) {
 	n := int(m.MaxEntries()) * 2 // two 32-bit words per 8-byte element
