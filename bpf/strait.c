@@ -18,6 +18,8 @@
 #include "include/lb.h"
 #include "include/reject.h"
 #include "include/fwd.h"
+#include "include/ew.h"
+#include "include/sock.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -48,7 +50,7 @@ static __always_inline int xdp_apply(struct xdp_md *ctx, struct pkt *p, const st
 		xdp_rewrite(p, data_end, 0, v->daddr, v->dport);
 	if (v->flags & CT_F_REWRITE_SRC)
 		xdp_rewrite(p, data_end, 1, v->saddr, v->sport);
-	if (v->flags & CT_F_LOCAL)
+	if (v->flags & (CT_F_LOCAL | CT_F_EW))
 		return XDP_PASS;
 	return fib_forward(ctx, p);
 }
@@ -212,7 +214,12 @@ int strait_xdp(struct xdp_md *ctx)
 	/* One lookup serves established flows in both directions. */
 	ct_key_of(&p, &k);
 	ct = bpf_map_lookup_elem(&conntrack, &k);
-	if (ct && !(ct->flags & CT_F_EGRESS) && !ct_expired(cfg, p.proto, ct, now)) {
+	/* Entries for tc: replies leaving by the uplink's egress, and
+	 * east-west forward entries (a reply of an east-west flow to a
+	 * remote backend arrives here: its reverse entry is ours). */
+	if (ct && !(ct->flags & CT_F_EGRESS) &&
+	    (ct->flags & (CT_F_EW | CT_F_REVERSE)) != CT_F_EW &&
+	    !ct_expired(cfg, p.proto, ct, now)) {
 		ct_touch(ct, &p, now);
 		if (ct->flags & CT_F_REVERSE) {
 			count_global(G_REVERSE_NAT);
@@ -233,44 +240,130 @@ int strait_xdp(struct xdp_md *ctx)
 	return xdp_new_flow(ctx, &p, cfg, fe, now);
 }
 
-/* Egress of the uplink: replies from local backends get the frontend's
- * address back before they leave the node. */
+/* Egress of the uplink. Replies from local backends of XDP-balanced flows
+ * get the frontend's address back before they leave the node. Packets of
+ * host processes (and of pods on devices without the pod program) to a
+ * frontend take the east-west path: DNAT, then a redirect to the backend's
+ * route; a frontend without backends answers into the host's stack. */
 SEC("tc")
 int strait_tc_egress(struct __sk_buff *skb)
 {
-	/* Only the headers are guaranteed linear: TCP payload from sockets
-	 * (local or behind a veth) and GSO packets keep the rest in paged
-	 * fragments. Pull the most the parser reads: Ethernet, one VLAN tag,
-	 * the largest IPv4 header and the fixed TCP header. */
-	__u32 need = sizeof(struct ethhdr) + 4 + 60 + sizeof(struct tcphdr);
-	if (need > skb->len)
-		need = skb->len;
-	if ((void *)(long)skb->data + need > (void *)(long)skb->data_end)
-		bpf_skb_pull_data(skb, need);
-
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	struct lb_config *cfg;
 	struct pkt p;
 	struct ct_key k;
 	struct ct_val *ct;
+	struct frontend_key fk;
+	struct frontend_val *fe;
 	__u64 now;
 
-	if (parse_packet(data, data_end, skb->len, &p) != PARSE_OK)
-		return TCX_NEXT;
-	ct_key_of(&p, &k);
-	ct = bpf_map_lookup_elem(&conntrack, &k);
-	if (!ct || !(ct->flags & CT_F_EGRESS))
+	skb_pull_headers(skb);
+	if (parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p) != PARSE_OK)
 		return TCX_NEXT;
 	cfg = get_config();
 	if (!cfg)
 		return TCX_NEXT;
 	now = bpf_ktime_get_coarse_ns();
-	if (ct_expired(cfg, p.proto, ct, now))
+	ct_key_of(&p, &k);
+	ct = bpf_map_lookup_elem(&conntrack, &k);
+	if (ct && !ct_expired(cfg, p.proto, ct, now)) {
+		if (ct->flags & CT_F_EGRESS) {
+			ct_touch(ct, &p, now);
+			if ((ct->flags & CT_F_REWRITE_SRC) && skb_rewrite(skb, &p, 1, ct->saddr, ct->sport))
+				return TCX_DROP;
+			count_global(G_TC_REVERSE_NAT);
+			return TCX_NEXT;
+		}
+		if ((ct->flags & (CT_F_EW | CT_F_REVERSE)) == CT_F_EW) {
+			ct_touch(ct, &p, now);
+			count_global(G_EW_HIT);
+			return ew_apply(skb, &p, ct, EW_FROM_HOST);
+		}
+	}
+	fk.addr = p.daddr;
+	fk.port = p.dport;
+	fk.proto = p.proto;
+	fk.pad = 0;
+	fe = bpf_map_lookup_elem(&frontends, &fk);
+	if (!fe) {
+		ew_forget_stale(&p);
 		return TCX_NEXT;
-	ct_touch(ct, &p, now);
-	if ((ct->flags & CT_F_REWRITE_SRC) && skb_rewrite(skb, &p, 1, ct->saddr, ct->sport))
-		return TCX_DROP;
-	count_global(G_TC_REVERSE_NAT);
-	return TCX_NEXT;
+	}
+	return ew_new_flow(skb, &p, cfg, fe, now, EW_FROM_HOST);
+}
+
+/* Ingress of a pod's host-side device: packets from the pod. East-west
+ * entries in either direction (a pod client's flow, or a local backend's
+ * reply), else a new flow to a frontend. */
+SEC("tc")
+int strait_tc_pod(struct __sk_buff *skb)
+{
+	struct lb_config *cfg;
+	struct pkt p;
+	struct ct_key k;
+	struct ct_val *ct;
+	struct frontend_key fk;
+	struct frontend_val *fe;
+	__u64 now;
+
+	skb_pull_headers(skb);
+	if (parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p) != PARSE_OK)
+		return TCX_NEXT;
+	cfg = get_config();
+	if (!cfg)
+		return TCX_NEXT;
+	now = bpf_ktime_get_coarse_ns();
+	ct_key_of(&p, &k);
+	ct = bpf_map_lookup_elem(&conntrack, &k);
+	if (ct && (ct->flags & CT_F_EW) && !ct_expired(cfg, p.proto, ct, now)) {
+		ct_touch(ct, &p, now);
+		count_global((ct->flags & CT_F_REVERSE) ? G_TC_REVERSE_NAT : G_EW_HIT);
+		return ew_apply(skb, &p, ct, EW_FROM_POD);
+	}
+	fk.addr = p.daddr;
+	fk.port = p.dport;
+	fk.proto = p.proto;
+	fk.pad = 0;
+	fe = bpf_map_lookup_elem(&frontends, &fk);
+	if (!fe) {
+		ew_forget_stale(&p);
+		return TCX_NEXT;
+	}
+	return ew_new_flow(skb, &p, cfg, fe, now, EW_FROM_POD);
+}
+
+/* Socket-level balancing (see include/sock.h). Every hook allows the
+ * operation (returns 1): a service without backends is answered by the
+ * per-packet path. */
+SEC("cgroup/connect4")
+int strait_connect4(struct bpf_sock_addr *ctx)
+{
+	__u8 proto = sock_proto(ctx);
+
+	if (proto)
+		sock_xlate(ctx, proto);
+	return SOCK_ALLOW;
+}
+
+SEC("cgroup/sendmsg4")
+int strait_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	if (sock_proto(ctx) == PROTO_UDP)
+		sock_xlate(ctx, PROTO_UDP);
+	return SOCK_ALLOW;
+}
+
+SEC("cgroup/recvmsg4")
+int strait_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	if (sock_proto(ctx) == PROTO_UDP)
+		sock_revnat(ctx);
+	return SOCK_ALLOW;
+}
+
+SEC("cgroup/getpeername4")
+int strait_getpeername4(struct bpf_sock_addr *ctx)
+{
+	if (sock_proto(ctx))
+		sock_revnat(ctx);
+	return SOCK_ALLOW;
 }

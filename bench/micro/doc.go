@@ -3,6 +3,6 @@
 // run and the same way, so results are ratios that survive a change of
 // machine. Two methods: "repeat" (one test run of N repetitions; only valid
 // for paths whose output packet takes the same path again) and "single"
-// (N test runs of one repetition each, minus the no-op measured the same
-// way; for paths that change state, such as new flows).
+// (N test runs of one repetition each, timed by the kernel, next to the
+// no-op timed the same way; for paths that change state, such as new flows).
 package micro

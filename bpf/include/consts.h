@@ -32,6 +32,7 @@
 #define MAX_AFFINITY	262144
 #define MAX_SRC_RANGES	65536
 #define MAX_IFACES	64
+#define MAX_SOCK_REV	1048576
 
 /* Hash seed for the flow hash; Go's dataplane/flowhash uses the same. */
 #define FLOW_HASH_SEED	0x5737a11c
@@ -55,6 +56,8 @@
 #define CT_F_REVERSE		(1 << 2) /* a reply-direction entry */
 #define CT_F_LOCAL		(1 << 3) /* forward entry to a local backend */
 #define CT_F_EGRESS		(1 << 4) /* reply entry handled at tc egress */
+#define CT_F_EW			(1 << 5) /* east-west: translated by tc (pod devices, uplink egress) */
+#define CT_F_HAIRPIN		(1 << 6) /* client is its own backend: SNAT to the hairpin address, bounce */
 
 /* ct_val.state */
 #define CT_STATE_NEW		0
@@ -83,7 +86,12 @@
 #define G_NO_IFCONFIG		11
 #define G_REJECT_UNSUPPORTED	12
 #define G_TC_REVERSE_NAT	13
-#define G_MAX			16
+#define G_SOCK_XLATE		14 /* connect/sendmsg steered to a backend */
+#define G_EW_NEW		15 /* new east-west flow at tc */
+#define G_EW_HIT		16 /* east-west conntrack hit at tc */
+#define G_EW_REJECT		17 /* RST / ICMP answered at tc */
+#define G_SOCK_REVNAT		18 /* recvmsg/getpeername answered with the frontend */
+#define G_MAX			32
 
 #define SNAT_PORT_TRIES		8
 

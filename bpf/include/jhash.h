@@ -38,4 +38,11 @@ static __always_inline __u32 flow_hash(__be32 saddr, __be16 sport, __be16 dport,
 	return jhash_3words(saddr, ((__u32)sport << 16) | dport, proto, FLOW_HASH_SEED);
 }
 
+/* Socket-level balancing hashes the socket cookie (unique per socket, never
+ * reused while the node runs) and the frontend port. */
+static __always_inline __u32 sock_hash(__u64 cookie, __be16 dport)
+{
+	return jhash_3words((__u32)cookie, (__u32)(cookie >> 32), dport, FLOW_HASH_SEED);
+}
+
 #endif

@@ -72,6 +72,20 @@ struct {
 } affinity SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_SOCK_REV);
+	__type(key, struct sock_rev_key);
+	__type(value, struct sock_rev_val);
+} sock_rev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_AFFINITY);
+	__type(key, struct sock_affinity_key);
+	__type(value, struct affinity_val);
+} sock_affinity SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_BACKENDS);
 	__type(key, struct svc_backend_key);

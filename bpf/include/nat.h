@@ -83,6 +83,13 @@ static __always_inline int skb_rewrite(struct __sk_buff *skb, struct pkt *p, int
 	    bpf_skb_store_bytes(skb, addr_off, &addr, 4, 0) ||
 	    bpf_skb_store_bytes(skb, port_off, &port, 2, 0))
 		return -1;
+	if (src) {
+		p->saddr = addr;
+		p->sport = port;
+	} else {
+		p->daddr = addr;
+		p->dport = port;
+	}
 	return 0;
 }
 

@@ -100,6 +100,33 @@ struct lb_config {
 	__u32 ct_tcp_established;
 	__u32 ct_tcp_closing;
 	__u32 ct_udp;
+	__be32 hairpin_addr;	/* source of a tc-path hairpin flow (pod -> own service) */
+	__u32 pad;
+};
+
+/* Socket-level balancing: what a socket (by cookie) was steered to, so
+ * recvmsg and getpeername can answer with the frontend. */
+struct sock_rev_key {
+	__u64 cookie;
+	__be32 addr;		/* backend */
+	__be16 port;
+	__u16 pad;
+};
+
+struct sock_rev_val {
+	__be32 addr;		/* frontend */
+	__be16 port;
+	__u16 pad;
+	__u32 svc_id;
+	__u32 pad2;
+};
+
+/* Session affinity at socket level: the client is its network namespace
+ * (a socket's source address is not known at connect time). */
+struct sock_affinity_key {
+	__u64 netns_cookie;
+	__u32 svc_id;
+	__u32 pad;
 };
 
 struct stat_val {

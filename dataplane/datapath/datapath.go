@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/straitlb/strait/dataplane/lbmap"
 	"github.com/straitlb/strait/dataplane/loader"
@@ -25,6 +29,23 @@ type Config struct {
 	NativeOnly bool
 	Capacities lbmap.Capacities
 	Program    program.Config
+
+	// SocketLB turns on socket-level balancing: connect4, sendmsg4,
+	// recvmsg4 and getpeername4 programs on the cgroup CgroupPath. When
+	// false, any attachment left from an earlier run is removed and the
+	// per-packet path (PodDevices, uplink egress) balances everything.
+	SocketLB bool
+	// CgroupPath is a cgroup v2 directory the socket programs attach to;
+	// every process in it and below is balanced at socket level. Empty:
+	// the root of the cgroup v2 hierarchy (found in /proc/self/mountinfo,
+	// or mounted at /run/strait/cgroup2 when none is mounted).
+	CgroupPath string
+	// PodDevices are the pods' host-side devices that carry the
+	// per-packet east-west program (tcx ingress): names or
+	// filepath.Match patterns such as "veth*" or "lxc*". Devices are
+	// matched at Open and again on every Apply, so new pods' devices are
+	// picked up by the next sync.
+	PodDevices []string
 }
 
 // Device is an attached uplink.
@@ -43,6 +64,10 @@ type Datapath struct {
 	prog    *program.Programmer
 	neigh   *neigh.Manager
 	devices []Device
+
+	cgroup      string
+	podPatterns []string
+	podAttached map[string]int // device -> ifindex attached this run
 }
 
 // Open loads the datapath, attaches it to every device (updating Strait's
@@ -56,7 +81,7 @@ func Open(log *zap.Logger, cfg Config) (*Datapath, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Datapath{log: log, dp: dp, neigh: neigh.New(log)}
+	d := &Datapath{log: log, dp: dp, neigh: neigh.New(log), podAttached: make(map[string]int)}
 	cfg.Program.Capacities = cfg.Capacities
 	d.prog, err = program.New(log, dp.Maps, cfg.Program)
 	if err != nil {
@@ -88,7 +113,113 @@ func Open(log *zap.Logger, cfg Config) (*Datapath, error) {
 		}
 		d.devices = append(d.devices, dev)
 	}
+	d.podPatterns = cfg.PodDevices
+	if err := d.SyncPodDevices(); err != nil {
+		dp.Close()
+		return nil, err
+	}
+	if cfg.SocketLB {
+		path := cfg.CgroupPath
+		if path == "" {
+			if path, err = CgroupRoot(); err != nil {
+				dp.Close()
+				return nil, err
+			}
+		}
+		if _, err := dp.AttachCgroup(path); err != nil {
+			dp.Close()
+			return nil, err
+		}
+		d.cgroup = path
+	} else if err := dp.DetachCgroup(); err != nil {
+		dp.Close()
+		return nil, err
+	}
 	return d, nil
+}
+
+// Cgroup is the cgroup the socket-level programs are attached to, or ""
+// when socket-level balancing is off.
+func (d *Datapath) Cgroup() string { return d.cgroup }
+
+// PodDevices lists the devices the per-packet east-west program is on.
+func (d *Datapath) PodDevices() []string { return d.dp.TCPodDevices() }
+
+// SyncPodDevices attaches the east-west program to every device matching
+// Config.PodDevices that lacks it and drops the pins of devices that went
+// away. Apply calls it; the agent may also call it when links appear.
+func (d *Datapath) SyncPodDevices() error {
+	if len(d.podPatterns) == 0 {
+		return nil
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return fmt.Errorf("list devices: %w", err)
+	}
+	present := make(map[string]bool)
+	var errs []error
+	for _, l := range links {
+		name := l.Attrs().Name
+		if !matchAny(d.podPatterns, name) {
+			continue
+		}
+		present[name] = true
+		if d.podAttached[name] == l.Attrs().Index {
+			continue
+		}
+		if _, err := d.dp.AttachTCPod(name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d.podAttached[name] = l.Attrs().Index
+	}
+	for _, name := range d.dp.TCPodDevices() {
+		if !present[name] {
+			// The device is gone and its attachment with it.
+			if err := d.dp.DetachTCPod(name); err != nil {
+				d.log.Debug("removing pin of a departed pod device", zap.String("device", name), zap.Error(err))
+			}
+			delete(d.podAttached, name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := filepath.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// CgroupRoot finds the root of the cgroup v2 hierarchy: the first cgroup2
+// mount in /proc/self/mountinfo, else a new mount at /run/strait/cgroup2.
+func CgroupRoot() (string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", fmt.Errorf("read mountinfo: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		// ... root mountpoint options ... - fstype source superopts
+		l, r, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		lf, rf := strings.Fields(l), strings.Fields(r)
+		if len(lf) >= 5 && len(rf) >= 1 && rf[0] == "cgroup2" && lf[3] == "/" {
+			return lf[4], nil
+		}
+	}
+	dir := "/run/strait/cgroup2"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create cgroup2 mount point: %w", err)
+	}
+	if err := unix.Mount("cgroup2", dir, "cgroup2", 0, ""); err != nil {
+		return "", fmt.Errorf("mount cgroup2 at %s: %w", dir, err)
+	}
+	return dir, nil
 }
 
 // describe finds a device's index and its first IPv4 address, used as the
@@ -119,6 +250,9 @@ func (d *Datapath) Loader() *loader.Datapath { return d.dp }
 // Apply programs state and keeps managed neighbour entries for the next
 // hops of its remote backends.
 func (d *Datapath) Apply(state model.State) (program.Result, error) {
+	if perr := d.SyncPodDevices(); perr != nil {
+		d.log.Warn("east-west program not attached to every pod device", zap.Error(perr))
+	}
 	res, err := d.prog.Apply(state)
 	var remote []netip.Addr
 	seen := make(map[netip.Addr]bool)
@@ -148,6 +282,8 @@ func (d *Datapath) Remove() error {
 			errs = append(errs, err)
 		}
 	}
+	// Pod devices and the cgroup hooks: dp.Remove detaches every pinned
+	// link left.
 	if err := d.dp.Remove(); err != nil {
 		errs = append(errs, err)
 	}

@@ -60,7 +60,12 @@ const (
 	gNoIfconfig
 	gRejectUnsupported
 	gTCReverseNAT
-	gMax = 16
+	gSockXlate
+	gEWNew
+	gEWHit
+	gEWReject
+	gSockRevNAT
+	gMax = 32
 )
 
 var counterNames = map[int]string{
@@ -68,7 +73,8 @@ var counterNames = map[int]string{
 	gPassNoFrontend: "pass_no_frontend", gReverseNAT: "reverse_nat", gCTHit: "ct_hit", gCTNew: "ct_new",
 	gFIBNoNeigh: "fib_no_neigh", gFIBFail: "fib_fail", gSNATExhausted: "snat_exhausted",
 	gCTInsertFail: "ct_insert_fail", gNoIfconfig: "no_ifconfig", gRejectUnsupported: "reject_unsupported",
-	gTCReverseNAT: "tc_reverse_nat",
+	gTCReverseNAT: "tc_reverse_nat", gSockXlate: "sock_xlate", gEWNew: "ew_new", gEWHit: "ew_hit",
+	gEWReject: "ew_reject", gSockRevNAT: "sock_revnat",
 }
 
 // failureCounters must stay zero in every test.

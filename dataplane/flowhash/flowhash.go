@@ -67,3 +67,9 @@ func PortFromRaw16(v uint16) uint16 {
 func Flow(saddr netip.Addr, sport, dport uint16, proto uint8) uint32 {
 	return JHash3(Raw32(saddr), uint32(Raw16(sport))<<16|uint32(Raw16(dport)), uint32(proto), Seed)
 }
+
+// Sock is the socket-level balancing hash (sock_hash in bpf/include/jhash.h):
+// the socket cookie and the frontend port.
+func Sock(cookie uint64, dport uint16) uint32 {
+	return JHash3(uint32(cookie), uint32(cookie>>32), uint32(Raw16(dport)), Seed)
+}

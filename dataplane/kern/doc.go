@@ -5,4 +5,4 @@
 // CI checks that the committed files match.
 package kern
 
-//go:generate go tool bpf2go -tags linux -target bpfel -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -type frontend_key -type frontend_val -type service_val -type backend_val -type ct_key -type ct_val -type affinity_key -type affinity_val -type svc_backend_key -type src_range_key -type iface_val -type lb_config -type stat_val Strait ../../bpf/strait.c -- -I../../bpf/include
+//go:generate go tool bpf2go -tags linux -target bpfel -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -type frontend_key -type frontend_val -type service_val -type backend_val -type ct_key -type ct_val -type affinity_key -type affinity_val -type svc_backend_key -type src_range_key -type iface_val -type lb_config -type stat_val -type sock_rev_key -type sock_rev_val -type sock_affinity_key Strait ../../bpf/strait.c -- -I../../bpf/include

@@ -86,6 +86,8 @@ type StraitLbConfig struct {
 	CtTcpEstablished uint32
 	CtTcpClosing     uint32
 	CtUdp            uint32
+	HairpinAddr      uint32
+	Pad              uint32
 }
 
 type StraitServiceVal struct {
@@ -94,6 +96,30 @@ type StraitServiceVal struct {
 	Flags           uint32
 	AffinityTimeout uint32
 	BackendCount    uint32
+}
+
+type StraitSockAffinityKey struct {
+	_           structs.HostLayout
+	NetnsCookie uint64
+	SvcId       uint32
+	Pad         uint32
+}
+
+type StraitSockRevKey struct {
+	_      structs.HostLayout
+	Cookie uint64
+	Addr   uint32
+	Port   uint16
+	Pad    uint16
+}
+
+type StraitSockRevVal struct {
+	_     structs.HostLayout
+	Addr  uint32
+	Port  uint16
+	Pad   uint16
+	SvcId uint32
+	Pad2  uint32
 }
 
 type StraitSrcRangeKey struct {
@@ -119,20 +145,27 @@ type StraitSvcBackendKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	StraitMapAffinity        = "affinity"
-	StraitMapBackends        = "backends"
-	StraitMapConfig          = "config"
-	StraitMapConntrack       = "conntrack"
-	StraitMapFrontends       = "frontends"
-	StraitMapGlobalStats     = "global_stats"
-	StraitMapIfaces          = "ifaces"
-	StraitMapMaglev          = "maglev"
-	StraitMapServices        = "services"
-	StraitMapSrcRanges       = "src_ranges"
-	StraitMapSvcBackends     = "svc_backends"
-	StraitMapSvcStats        = "svc_stats"
-	StraitProgStraitTcEgress = "strait_tc_egress"
-	StraitProgStraitXdp      = "strait_xdp"
+	StraitMapAffinity            = "affinity"
+	StraitMapBackends            = "backends"
+	StraitMapConfig              = "config"
+	StraitMapConntrack           = "conntrack"
+	StraitMapFrontends           = "frontends"
+	StraitMapGlobalStats         = "global_stats"
+	StraitMapIfaces              = "ifaces"
+	StraitMapMaglev              = "maglev"
+	StraitMapServices            = "services"
+	StraitMapSockAffinity        = "sock_affinity"
+	StraitMapSockRev             = "sock_rev"
+	StraitMapSrcRanges           = "src_ranges"
+	StraitMapSvcBackends         = "svc_backends"
+	StraitMapSvcStats            = "svc_stats"
+	StraitProgStraitConnect4     = "strait_connect4"
+	StraitProgStraitGetpeername4 = "strait_getpeername4"
+	StraitProgStraitRecvmsg4     = "strait_recvmsg4"
+	StraitProgStraitSendmsg4     = "strait_sendmsg4"
+	StraitProgStraitTcEgress     = "strait_tc_egress"
+	StraitProgStraitTcPod        = "strait_tc_pod"
+	StraitProgStraitXdp          = "strait_xdp"
 )
 
 // LoadStrait returns the embedded CollectionSpec for Strait.
@@ -177,26 +210,33 @@ type StraitSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type StraitProgramSpecs struct {
-	StraitTcEgress *ebpf.ProgramSpec `ebpf:"strait_tc_egress"`
-	StraitXdp      *ebpf.ProgramSpec `ebpf:"strait_xdp"`
+	StraitConnect4     *ebpf.ProgramSpec `ebpf:"strait_connect4"`
+	StraitGetpeername4 *ebpf.ProgramSpec `ebpf:"strait_getpeername4"`
+	StraitRecvmsg4     *ebpf.ProgramSpec `ebpf:"strait_recvmsg4"`
+	StraitSendmsg4     *ebpf.ProgramSpec `ebpf:"strait_sendmsg4"`
+	StraitTcEgress     *ebpf.ProgramSpec `ebpf:"strait_tc_egress"`
+	StraitTcPod        *ebpf.ProgramSpec `ebpf:"strait_tc_pod"`
+	StraitXdp          *ebpf.ProgramSpec `ebpf:"strait_xdp"`
 }
 
 // StraitMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type StraitMapSpecs struct {
-	Affinity    *ebpf.MapSpec `ebpf:"affinity"`
-	Backends    *ebpf.MapSpec `ebpf:"backends"`
-	Config      *ebpf.MapSpec `ebpf:"config"`
-	Conntrack   *ebpf.MapSpec `ebpf:"conntrack"`
-	Frontends   *ebpf.MapSpec `ebpf:"frontends"`
-	GlobalStats *ebpf.MapSpec `ebpf:"global_stats"`
-	Ifaces      *ebpf.MapSpec `ebpf:"ifaces"`
-	Maglev      *ebpf.MapSpec `ebpf:"maglev"`
-	Services    *ebpf.MapSpec `ebpf:"services"`
-	SrcRanges   *ebpf.MapSpec `ebpf:"src_ranges"`
-	SvcBackends *ebpf.MapSpec `ebpf:"svc_backends"`
-	SvcStats    *ebpf.MapSpec `ebpf:"svc_stats"`
+	Affinity     *ebpf.MapSpec `ebpf:"affinity"`
+	Backends     *ebpf.MapSpec `ebpf:"backends"`
+	Config       *ebpf.MapSpec `ebpf:"config"`
+	Conntrack    *ebpf.MapSpec `ebpf:"conntrack"`
+	Frontends    *ebpf.MapSpec `ebpf:"frontends"`
+	GlobalStats  *ebpf.MapSpec `ebpf:"global_stats"`
+	Ifaces       *ebpf.MapSpec `ebpf:"ifaces"`
+	Maglev       *ebpf.MapSpec `ebpf:"maglev"`
+	Services     *ebpf.MapSpec `ebpf:"services"`
+	SockAffinity *ebpf.MapSpec `ebpf:"sock_affinity"`
+	SockRev      *ebpf.MapSpec `ebpf:"sock_rev"`
+	SrcRanges    *ebpf.MapSpec `ebpf:"src_ranges"`
+	SvcBackends  *ebpf.MapSpec `ebpf:"svc_backends"`
+	SvcStats     *ebpf.MapSpec `ebpf:"svc_stats"`
 }
 
 // StraitVariableSpecs contains global variables before they are loaded into the kernel.
@@ -225,18 +265,20 @@ func (o *StraitObjects) Close() error {
 //
 // It can be passed to LoadStraitObjects or ebpf.CollectionSpec.LoadAndAssign.
 type StraitMaps struct {
-	Affinity    *ebpf.Map `ebpf:"affinity"`
-	Backends    *ebpf.Map `ebpf:"backends"`
-	Config      *ebpf.Map `ebpf:"config"`
-	Conntrack   *ebpf.Map `ebpf:"conntrack"`
-	Frontends   *ebpf.Map `ebpf:"frontends"`
-	GlobalStats *ebpf.Map `ebpf:"global_stats"`
-	Ifaces      *ebpf.Map `ebpf:"ifaces"`
-	Maglev      *ebpf.Map `ebpf:"maglev"`
-	Services    *ebpf.Map `ebpf:"services"`
-	SrcRanges   *ebpf.Map `ebpf:"src_ranges"`
-	SvcBackends *ebpf.Map `ebpf:"svc_backends"`
-	SvcStats    *ebpf.Map `ebpf:"svc_stats"`
+	Affinity     *ebpf.Map `ebpf:"affinity"`
+	Backends     *ebpf.Map `ebpf:"backends"`
+	Config       *ebpf.Map `ebpf:"config"`
+	Conntrack    *ebpf.Map `ebpf:"conntrack"`
+	Frontends    *ebpf.Map `ebpf:"frontends"`
+	GlobalStats  *ebpf.Map `ebpf:"global_stats"`
+	Ifaces       *ebpf.Map `ebpf:"ifaces"`
+	Maglev       *ebpf.Map `ebpf:"maglev"`
+	Services     *ebpf.Map `ebpf:"services"`
+	SockAffinity *ebpf.Map `ebpf:"sock_affinity"`
+	SockRev      *ebpf.Map `ebpf:"sock_rev"`
+	SrcRanges    *ebpf.Map `ebpf:"src_ranges"`
+	SvcBackends  *ebpf.Map `ebpf:"svc_backends"`
+	SvcStats     *ebpf.Map `ebpf:"svc_stats"`
 }
 
 func (m *StraitMaps) Close() error {
@@ -250,6 +292,8 @@ func (m *StraitMaps) Close() error {
 		m.Ifaces,
 		m.Maglev,
 		m.Services,
+		m.SockAffinity,
+		m.SockRev,
 		m.SrcRanges,
 		m.SvcBackends,
 		m.SvcStats,
@@ -266,13 +310,23 @@ type StraitVariables struct {
 //
 // It can be passed to LoadStraitObjects or ebpf.CollectionSpec.LoadAndAssign.
 type StraitPrograms struct {
-	StraitTcEgress *ebpf.Program `ebpf:"strait_tc_egress"`
-	StraitXdp      *ebpf.Program `ebpf:"strait_xdp"`
+	StraitConnect4     *ebpf.Program `ebpf:"strait_connect4"`
+	StraitGetpeername4 *ebpf.Program `ebpf:"strait_getpeername4"`
+	StraitRecvmsg4     *ebpf.Program `ebpf:"strait_recvmsg4"`
+	StraitSendmsg4     *ebpf.Program `ebpf:"strait_sendmsg4"`
+	StraitTcEgress     *ebpf.Program `ebpf:"strait_tc_egress"`
+	StraitTcPod        *ebpf.Program `ebpf:"strait_tc_pod"`
+	StraitXdp          *ebpf.Program `ebpf:"strait_xdp"`
 }
 
 func (p *StraitPrograms) Close() error {
 	return _StraitClose(
+		p.StraitConnect4,
+		p.StraitGetpeername4,
+		p.StraitRecvmsg4,
+		p.StraitSendmsg4,
 		p.StraitTcEgress,
+		p.StraitTcPod,
 		p.StraitXdp,
 	)
 }

@@ -46,6 +46,10 @@ type (
 	Config        = kern.StraitLbConfig
 	CtKey         = kern.StraitCtKey
 	CtVal         = kern.StraitCtVal
+	AffinityKey   = kern.StraitAffinityKey
+	AffinityVal   = kern.StraitAffinityVal
+	SockRevKey    = kern.StraitSockRevKey
+	SockRevVal    = kern.StraitSockRevVal
 )
 
 // Maps is every map the programmer writes. Conntrack and affinity are

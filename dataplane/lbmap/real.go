@@ -71,6 +71,29 @@ func (r *realKV[K, V]) Delete(keys []K) error {
 		zeros := make([]V, len(keys))
 		return r.Put(keys, zeros)
 	}
+	if r.batch {
+		// A batch stops at the first absent key: skip it and go on.
+		for i := 0; i < len(keys); {
+			n, err := r.m.BatchDelete(keys[i:], nil)
+			i += n
+			if err == nil {
+				return nil
+			}
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				i++
+				continue
+			}
+			if errors.Is(err, ebpf.ErrNotSupported) {
+				r.batch = false
+				keys = keys[i:]
+				break
+			}
+			return r.wrapErr("delete from", err)
+		}
+		if r.batch {
+			return nil
+		}
+	}
 	for i := range keys {
 		if err := r.m.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return r.wrapErr("delete from", err)

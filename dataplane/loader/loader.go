@@ -57,15 +57,17 @@ func Load(log *zap.Logger, opts Options) (*Datapath, error) {
 	}
 	c := opts.Capacities
 	sizes := map[string]uint32{
-		kern.StraitMapFrontends:   c.Frontends,
-		kern.StraitMapServices:    c.Services,
-		kern.StraitMapMaglev:      c.Services,
-		kern.StraitMapBackends:    c.Backends,
-		kern.StraitMapSvcBackends: c.Backends,
-		kern.StraitMapConntrack:   c.Conntrack,
-		kern.StraitMapAffinity:    c.Affinity,
-		kern.StraitMapSrcRanges:   c.SrcRanges,
-		kern.StraitMapSvcStats:    c.Services * lbmap.StatMax,
+		kern.StraitMapFrontends:    c.Frontends,
+		kern.StraitMapServices:     c.Services,
+		kern.StraitMapMaglev:       c.Services,
+		kern.StraitMapBackends:     c.Backends,
+		kern.StraitMapSvcBackends:  c.Backends,
+		kern.StraitMapConntrack:    c.Conntrack,
+		kern.StraitMapAffinity:     c.Affinity,
+		kern.StraitMapSockAffinity: c.Affinity,
+		kern.StraitMapSockRev:      c.Conntrack,
+		kern.StraitMapSrcRanges:    c.SrcRanges,
+		kern.StraitMapSvcStats:     c.Services * lbmap.StatMax,
 	}
 	for name, ms := range spec.Maps {
 		ms.Pinning = ebpf.PinByName

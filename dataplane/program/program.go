@@ -3,6 +3,7 @@ package program
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,6 +24,10 @@ type Config struct {
 	// the node's ip_local_port_range.
 	SNATPortMin, SNATPortMax                        uint16
 	CTTCPSyn, CTTCPEstablished, CTTCPClosing, CTUDP time.Duration
+	// HairpinAddr is the source the per-packet path gives a pod's flow to
+	// its own address through a service (the reply must leave the pod to
+	// be translated back). Default 169.254.42.1; never a real address.
+	HairpinAddr netip.Addr
 }
 
 func (c *Config) setDefaults() {
@@ -44,7 +49,14 @@ func (c *Config) setDefaults() {
 	def(&c.CTTCPEstablished, 6*time.Hour)
 	def(&c.CTTCPClosing, 10*time.Second)
 	def(&c.CTUDP, 60*time.Second)
+	if !c.HairpinAddr.IsValid() {
+		c.HairpinAddr = DefaultHairpinAddr
+	}
 }
+
+// DefaultHairpinAddr is the default Config.HairpinAddr (link-local, as
+// Cilium's).
+var DefaultHairpinAddr = netip.MustParseAddr("169.254.42.1")
 
 // Iface is one device the datapath runs on.
 type Iface struct {
@@ -61,6 +73,10 @@ type Result struct {
 	Failed map[model.ServiceName]error
 	// Writes counts entries written or deleted.
 	Writes int
+	// StaleUDPFlows counts conntrack entries removed because their UDP
+	// backend left the service (kube-proxy's conntrack cleanup), so
+	// one-way senders move to a live backend.
+	StaleUDPFlows int
 }
 
 // Programmer owns the programmer-written maps. It is not safe for
@@ -129,6 +145,10 @@ func (p *Programmer) SetIfaces(ifaces []Iface) error {
 		CtTcpClosing:     uint32(c.CTTCPClosing / time.Second),
 		CtUdp:            uint32(c.CTUDP / time.Second),
 	}
+	if !c.HairpinAddr.Is4() {
+		return fmt.Errorf("program config: hairpin address %s is not IPv4", c.HairpinAddr)
+	}
+	cfgVal.HairpinAddr = flowhash.Raw32(c.HairpinAddr)
 	if err := p.maps.Config.Put([]uint32{0}, []lbmap.Config{cfgVal}); err != nil {
 		return fmt.Errorf("program config: %w", err)
 	}
@@ -173,8 +193,28 @@ func (p *Programmer) Apply(state model.State) (Result, error) {
 		}
 	}
 	p.buildRings(d)
+	udp := udpServices(p.cur, d)
+	before := make([]lbmap.SvcBackendKey, 0, len(p.cur.SvcBackends))
+	for k := range p.cur.SvcBackends {
+		if udp[k.SvcId] {
+			before = append(before, k)
+		}
+	}
 	w := &writer{p: p, d: d, res: &res}
 	err := w.write()
+	if p.cur != nil {
+		stale := make(map[lbmap.SvcBackendKey]bool)
+		for _, k := range before {
+			if _, still := p.cur.SvcBackends[k]; !still {
+				stale[k] = true
+			}
+		}
+		n, cerr := p.flushStaleUDP(stale)
+		res.StaleUDPFlows = n
+		if cerr != nil {
+			p.log.Warn("stale UDP conntrack entries not removed", zap.Error(cerr))
+		}
+	}
 	p.releaseUnused(d, wanted)
 	res.Services, res.Backends, res.Frontends = len(d.services), len(d.backends), len(d.frontends)
 	if err != nil {
@@ -228,3 +268,47 @@ func (p *Programmer) releaseUnused(d *desired, wanted map[model.ServiceName]bool
 }
 
 var errPartial = errors.New("some map writes failed")
+
+// udpServices are the ids of services with a UDP frontend, in the maps or
+// desired.
+func udpServices(cur *lbmap.Snapshot, d *desired) map[uint32]bool {
+	out := make(map[uint32]bool)
+	for k, v := range cur.Frontends {
+		if k.Proto == uint8(model.UDP) {
+			out[v.SvcId] = true
+		}
+	}
+	for k, v := range d.frontends {
+		if k.Proto == uint8(model.UDP) {
+			out[v.SvcId] = true
+		}
+	}
+	return out
+}
+
+// flushStaleUDP removes the UDP conntrack entries (both directions) of
+// flows pinned to a backend that left its service. Nothing is read when
+// no UDP backend left; otherwise one batched read of the table and one
+// batched delete.
+func (p *Programmer) flushStaleUDP(stale map[lbmap.SvcBackendKey]bool) (int, error) {
+	if len(stale) == 0 || p.maps.Conntrack == nil {
+		return 0, nil
+	}
+	all, err := p.maps.Conntrack.All()
+	if err != nil {
+		return 0, err
+	}
+	var dels []lbmap.CtKey
+	for k, v := range all {
+		if k.Proto == uint8(model.UDP) && stale[lbmap.SvcBackendKey{SvcId: v.SvcId, BackendId: v.BackendId}] {
+			dels = append(dels, k)
+		}
+	}
+	if err := p.maps.Conntrack.Delete(dels); err != nil {
+		return 0, err
+	}
+	if len(dels) > 0 {
+		p.log.Info("removed conntrack entries of UDP flows to departed backends", zap.Int("entries", len(dels)))
+	}
+	return len(dels), nil
+}

@@ -111,3 +111,31 @@ func RunTC(prog *ebpf.Program, frame []byte) (uint32, []byte, error) {
 	}
 	return ret, opts.DataOut, nil
 }
+
+// TC verdicts other than TCXNext.
+const (
+	TCXPass     = 0
+	TCXDrop     = 2
+	TCXRedirect = 7
+)
+
+// SkbCtx is the head of struct __sk_buff, the tc test-run context, up to
+// ifindex (the kernel zero-fills the rest).
+type SkbCtx struct {
+	Len, PktType, Mark, QueueMapping, Protocol, VlanPresent, VlanTci, VlanProto, Priority, IngressIfindex, Ifindex uint32
+}
+
+// RunTCOn runs a tc program once on frame as if on device ifindex. It must
+// run inside the namespace that owns ifindex.
+func RunTCOn(prog *ebpf.Program, frame []byte, ifindex int) (uint32, []byte, error) {
+	opts := ebpf.RunOptions{
+		Data:    frame,
+		DataOut: make([]byte, len(frame)+512),
+		Context: SkbCtx{Ifindex: uint32(ifindex)},
+	}
+	ret, err := prog.Run(&opts)
+	if err != nil {
+		return 0, nil, fmt.Errorf("run tc program: %w", err)
+	}
+	return ret, opts.DataOut, nil
+}

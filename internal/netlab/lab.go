@@ -43,6 +43,7 @@ type Lab struct {
 	procs   []*Process
 	links   []link.Link
 	xdpPass *ebpf.Program
+	cgroups []string // created cgroup directories, removed after procs
 }
 
 // New creates an empty lab whose names start with base (DefaultBase when
@@ -227,6 +228,15 @@ func (l *Lab) Shutdown() error {
 	}
 	for _, p := range procs {
 		if err := p.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	l.mu.Lock()
+	cgs := l.cgroups
+	l.cgroups = nil
+	l.mu.Unlock()
+	for i := len(cgs) - 1; i >= 0; i-- {
+		if err := removeCgroup(cgs[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}
