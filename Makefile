@@ -1,6 +1,6 @@
 # Strait: kube-proxy replacement and BGP service load balancer.
 #
-#   make demo    run the datapath in a namespace lab with real traffic (root)
+#   make demo    two agents in a namespace lab, real traffic (root)
 #   make test    every test, privileged ones included (root)
 #   make generate  regenerate the eBPF objects and bindings (needs clang)
 
@@ -45,7 +45,8 @@ test-unit:
 	$(GO) test $(GOFLAGS) -short ./...
 
 demo: deps
-	$(GO) run ./cmd/strait-demo
+	$(GO) build $(GOFLAGS) -o $(BIN)/ ./cmd/strait-agent ./cmd/strait-demo
+	$(BIN)/strait-demo --agent $(BIN)/strait-agent --manifests examples/standalone
 
 clean:
 	rm -rf $(BIN)

@@ -1,8 +1,8 @@
 // Command strait-demo builds a network-namespace lab (a client, a router,
-// two nodes with two backend pods each), runs Strait's datapath on both
-// nodes' uplinks, sends real TCP and UDP traffic to a NodePort and to
-// LoadBalancer IPs, prints how it spread over the backends, and tears
-// everything down. It needs root.
+// two nodes with two backend pods each), runs strait-agent in standalone
+// mode on both nodes (reading examples/standalone), sends real TCP and UDP
+// traffic to a NodePort, LoadBalancer IPs and a ClusterIP, prints how it
+// spread over the backends, and tears everything down. It needs root.
 package main
 
 import (
@@ -19,18 +19,14 @@ import (
 	"syscall"
 	"time"
 
-	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
-	"github.com/straitlb/strait/dataplane/datapath"
-	"github.com/straitlb/strait/dataplane/loader"
 	"github.com/straitlb/strait/internal/netlab"
-	"github.com/straitlb/strait/model"
 )
 
 var (
-	lbWeb = netip.MustParseAddr("203.0.113.10")
-	lbDNS = netip.MustParseAddr("203.0.113.53")
+	lbWeb      = netip.MustParseAddr("203.0.113.10")
+	lbDNS      = netip.MustParseAddr("203.0.113.53")
+	clusterWeb = netip.MustParseAddr("198.19.0.10")
 )
 
 const (
@@ -41,23 +37,30 @@ const (
 
 func main() {
 	conns := flag.Int("connections", 60, "TCP connections (and UDP requests) per frontend")
-	verbose := flag.Bool("v", false, "log the datapath's own messages")
+	agent := flag.String("agent", "", "strait-agent binary (default: next to this program)")
+	dir := flag.String("manifests", "examples/standalone", "standalone manifests the agents read")
 	flag.Parse()
-	log := zap.NewNop()
-	if *verbose {
-		log, _ = zap.NewDevelopment()
+	if *agent == "" {
+		self, _ := os.Executable()
+		*agent = filepath.Join(filepath.Dir(self), "strait-agent")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, log, *conns); err != nil {
+	if err := run(ctx, *agent, *dir, *conns); err != nil {
 		fmt.Fprintln(os.Stderr, "strait-demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *zap.Logger, conns int) (err error) {
+func run(ctx context.Context, agentBin, manifests string, conns int) (err error) {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces and eBPF)")
+	}
+	if _, err := os.Stat(agentBin); err != nil {
+		return fmt.Errorf("agent binary: %w (build it with make demo or go build -o bin/ ./cmd/...)", err)
+	}
+	if manifests, err = filepath.Abs(manifests); err != nil {
+		return err
 	}
 	start := time.Now()
 	lab, err := netlab.New("sd")
@@ -80,31 +83,28 @@ func run(ctx context.Context, log *zap.Logger, conns int) (err error) {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	var agents []*agentProc
+	defer func() {
+		for _, a := range agents {
+			a.stop()
+		}
+	}()
 	for _, n := range topo.Nodes {
-		fs := filepath.Join(tmp, n.Name)
-		if err := loader.EnsureBPFFS(fs); err != nil {
-			return err
-		}
-		defer unix.Unmount(fs, unix.MNT_DETACH)
-		var dp *datapath.Datapath
-		err := n.NS.Do(func() error {
-			var err error
-			dp, err = datapath.Open(log, datapath.Config{PinDir: filepath.Join(fs, "strait"), Devices: []string{n.Uplink}})
-			if err != nil {
-				return err
-			}
-			res, err := dp.Apply(nodeState(topo, n))
-			if err == nil && len(res.Failed) > 0 {
-				err = fmt.Errorf("services not programmed: %v", res.Failed)
-			}
-			return err
-		})
+		a, err := startAgent(n, agentBin, manifests, tmp, lab.Prefix())
 		if err != nil {
-			return fmt.Errorf("%s: %w", n.Name, err)
+			return err
 		}
-		defer dp.Close()
-		d := dp.Devices()[0]
-		fmt.Printf("%s: Strait XDP (%s) and tc egress on %s, SNAT source %s\n", n.Name, d.Mode, d.Name, d.SNATAddr)
+		agents = append(agents, a)
+	}
+	if err := waitProgrammed(ctx, topo, 20*time.Second); err != nil {
+		for _, a := range agents {
+			a.printLog(30)
+		}
+		return err
+	}
+	for _, a := range agents {
+		fmt.Printf("%s: strait-agent --standalone %s (pid %d)\n", a.node.Name, manifests, a.cmd.Process.Pid)
+		a.printLog(4)
 	}
 	fmt.Println()
 
@@ -125,6 +125,11 @@ func run(ctx context.Context, log *zap.Logger, conns int) (err error) {
 			return err
 		}
 	}
+	pod := topo.Nodes[0].Pods[0]
+	if err := spreadFrom(topo, pod.NS, "ClusterIP 198.19.0.10:80/TCP from pod "+pod.Name+" (east-west, tc path)",
+		netip.AddrPortFrom(clusterWeb, 80), false, conns); err != nil {
+		return err
+	}
 	refused := netip.AddrPortFrom(netip.MustParseAddr("203.0.113.99"), 80)
 	t0 := time.Now()
 	_, _, derr := netlab.DialTCP(topo.Client, refused, 2*time.Second)
@@ -141,52 +146,23 @@ func podList(t *netlab.Topology) string {
 	return strings.Join(s, " ")
 }
 
-// nodeState is what the control plane would compute for node n: every pod
-// is a backend of "web"; "dns" has eTP=Local, so only n's own pods.
-func nodeState(t *netlab.Topology, n *netlab.Node) model.State {
-	var web, dns []model.Backend
-	for _, p := range t.Pods() {
-		web = append(web, model.Backend{Addr: p.IP, Port: tcpPort, Local: p.Node == n})
-		if p.Node == n {
-			dns = append(dns, model.Backend{Addr: p.IP, Port: udpPort, Local: true})
-		}
-	}
-	s := model.State{Services: []model.Service{
-		{
-			Name: model.ServiceName{Namespace: "demo", Name: "web", Port: "http"},
-			Frontends: []model.Frontend{
-				{Addr: n.IP, Port: nodePort, Proto: model.TCP, Kind: model.NodePort},
-				{Addr: lbWeb, Port: 80, Proto: model.TCP, Kind: model.LoadBalancer},
-			},
-			Backends: web,
-		},
-		{
-			Name:      model.ServiceName{Namespace: "demo", Name: "dns", Port: "dns", Scope: "external"},
-			Frontends: []model.Frontend{{Addr: lbDNS, Port: 53, Proto: model.UDP, Kind: model.LoadBalancer}},
-			Backends:  dns,
-			IfEmpty:   model.Drop,
-		},
-		{
-			Name:      model.ServiceName{Namespace: "demo", Name: "nobody", Port: "http"},
-			Frontends: []model.Frontend{{Addr: netip.MustParseAddr("203.0.113.99"), Port: 80, Proto: model.TCP, Kind: model.LoadBalancer}},
-		},
-	}}
-	s.Canonicalize()
-	return s
-}
-
 // spread sends n requests to addr and prints which backend answered and
 // which client address it saw.
 func spread(t *netlab.Topology, title string, addr netip.AddrPort, udp bool, n int) error {
+	return spreadFrom(t, t.Client, title, addr, udp, n)
+}
+
+// spreadFrom is spread with the requests sent from ns.
+func spreadFrom(t *netlab.Topology, ns *netlab.NS, title string, addr netip.AddrPort, udp bool, n int) error {
 	type key struct{ pod, peer string }
 	counts := make(map[key]int)
 	for i := 0; i < n; i++ {
 		var reply string
 		var err error
 		if udp {
-			reply, _, err = netlab.UDPRequest(t.Client, addr, 3*time.Second)
+			reply, _, err = netlab.UDPRequest(ns, addr, 3*time.Second)
 		} else {
-			reply, _, err = netlab.DialTCP(t.Client, addr, 3*time.Second)
+			reply, _, err = netlab.DialTCP(ns, addr, 3*time.Second)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: request %d: %w", title, i, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/straitlb/strait/dataplane/loader"
 	"github.com/straitlb/strait/dataplane/neigh"
 	"github.com/straitlb/strait/dataplane/program"
+	"github.com/straitlb/strait/dataplane/stats"
 	"github.com/straitlb/strait/model"
 )
 
@@ -243,6 +244,11 @@ func describe(name string) (Device, error) {
 
 // Devices lists the attached uplinks.
 func (d *Datapath) Devices() []Device { return d.devices }
+
+// Collector exports the datapath's counters to Prometheus.
+func (d *Datapath) Collector() *stats.Collector {
+	return stats.New(d.log, &d.dp.Objects().StraitMaps, d.prog.ServiceName)
+}
 
 // Loader exposes the loaded objects (counters, the CLI, tests).
 func (d *Datapath) Loader() *loader.Datapath { return d.dp }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -93,6 +94,20 @@ type Programmer struct {
 	cur       *lbmap.Snapshot
 	restored  map[lbmap.FrontendKey]uint32
 	ringCache map[uint32]ringCacheEntry
+	// names is id -> service name as of the last Apply, for readers on
+	// other goroutines (metrics).
+	names atomic.Pointer[map[uint32]string]
+}
+
+// ServiceName returns the name of service id as of the last Apply. Safe
+// for concurrent use.
+func (p *Programmer) ServiceName(id uint32) (string, bool) {
+	m := p.names.Load()
+	if m == nil {
+		return "", false
+	}
+	n, ok := (*m)[id]
+	return n, ok
 }
 
 // New reads the maps and restores IDs from them: services keep the ids
@@ -217,6 +232,11 @@ func (p *Programmer) Apply(state model.State) (Result, error) {
 	}
 	p.releaseUnused(d, wanted)
 	res.Services, res.Backends, res.Frontends = len(d.services), len(d.backends), len(d.frontends)
+	names := make(map[uint32]string, len(d.owner))
+	for id, n := range d.owner {
+		names[id] = n.String()
+	}
+	p.names.Store(&names)
 	if err != nil {
 		p.cur = nil
 	}

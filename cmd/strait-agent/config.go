@@ -1,0 +1,146 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Config is the agent's configuration file (YAML). Flags override it.
+type Config struct {
+	// NodeName is this node's name (default: the NODE_NAME environment
+	// variable, then the hostname).
+	NodeName string `json:"nodeName,omitempty"`
+	// Kubeconfig is a kubeconfig file; empty means in-cluster config.
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// Standalone, when set, reads Services, EndpointSlices and Nodes as
+	// Kubernetes YAML from this directory instead of a cluster.
+	Standalone string `json:"standalone,omitempty"`
+	// Devices are the uplinks to attach to.
+	Devices []string `json:"devices,omitempty"`
+	// NativeXDPOnly fails instead of falling back to generic XDP.
+	NativeXDPOnly bool `json:"nativeXDPOnly,omitempty"`
+	// SocketLB turns on socket-level balancing (cgroup hooks) for
+	// in-cluster clients; the per-packet path covers the rest.
+	SocketLB bool `json:"socketLB,omitempty"`
+	// CgroupPath is the cgroup v2 directory the socket hooks attach to
+	// (default: the cgroup2 mount's root).
+	CgroupPath string `json:"cgroupPath,omitempty"`
+	// PodDevices are the pods' host-side devices (names or glob patterns
+	// such as "veth*", "cali*", "lxc*") for the per-packet east-west path.
+	PodDevices []string `json:"podDevices,omitempty"`
+	// NodeIPs are extra node addresses for standalone mode without a Node
+	// manifest.
+	NodeIPs []string `json:"nodeIPs,omitempty"`
+	// PinDir is where eBPF objects are pinned (on a bpffs).
+	PinDir string `json:"pinDir,omitempty"`
+	// NodePortAddresses as kube-proxy's --nodeport-addresses: CIDRs or
+	// "primary". Empty: every address of the node.
+	NodePortAddresses []string `json:"nodePortAddresses,omitempty"`
+	// ProxyName is the service.kubernetes.io/service-proxy-name value
+	// Strait answers to; objects labelled for another proxy are ignored.
+	ProxyName string `json:"proxyName,omitempty"`
+	// MetricsBindAddress serves Prometheus metrics (default 127.0.0.1:10249).
+	MetricsBindAddress string `json:"metricsBindAddress,omitempty"`
+	// HealthzBindAddress serves /healthz and /livez (default 127.0.0.1:10256).
+	HealthzBindAddress string `json:"healthzBindAddress,omitempty"`
+	// SyncPeriod is the longest time between full syncs (default 30s).
+	SyncPeriod Duration `json:"syncPeriod,omitempty"`
+	// MinSyncPeriod is the shortest time between syncs (default 0: sync as
+	// soon as the previous one ends; bursts still collapse).
+	MinSyncPeriod Duration `json:"minSyncPeriod,omitempty"`
+	// LogLevel is debug, info, warn or error (default info).
+	LogLevel string `json:"logLevel,omitempty"`
+	// LogFormat is json (default) or console.
+	LogFormat string `json:"logFormat,omitempty"`
+}
+
+// Duration is a time.Duration written as "30s" in YAML.
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON parses "30s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("parse duration %q: %w", s, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalJSON writes "30s".
+func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
+
+// LoadConfig reads a config file strictly: unknown fields are errors.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("read config %s: %w", path, err)
+	}
+	if err := yaml.UnmarshalStrict(b, &c); err != nil {
+		return c, fmt.Errorf("parse config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.NodeName == "" {
+		c.NodeName = os.Getenv("NODE_NAME")
+	}
+	if c.NodeName == "" {
+		c.NodeName, _ = os.Hostname()
+	}
+	if c.PinDir == "" {
+		c.PinDir = "/sys/fs/bpf/strait"
+	}
+	if c.MetricsBindAddress == "" {
+		c.MetricsBindAddress = "127.0.0.1:10249"
+	}
+	if c.HealthzBindAddress == "" {
+		c.HealthzBindAddress = "127.0.0.1:10256"
+	}
+	if c.SyncPeriod.Duration == 0 {
+		c.SyncPeriod.Duration = 30 * time.Second
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "json"
+	}
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.NodeName == "" {
+		errs = append(errs, errors.New("nodeName: required (or NODE_NAME)"))
+	}
+	if len(c.Devices) == 0 {
+		errs = append(errs, errors.New("devices: at least one uplink is required"))
+	}
+	for name, a := range map[string]string{"metricsBindAddress": c.MetricsBindAddress, "healthzBindAddress": c.HealthzBindAddress} {
+		if a == "" || a == "off" {
+			continue
+		}
+		if _, err := netip.ParseAddrPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not address:port: %w", name, a, err))
+		}
+	}
+	if c.MinSyncPeriod.Duration < 0 || c.SyncPeriod.Duration < c.MinSyncPeriod.Duration {
+		errs = append(errs, fmt.Errorf("syncPeriod %s must be >= minSyncPeriod %s >= 0", c.SyncPeriod, c.MinSyncPeriod))
+	}
+	switch c.LogFormat {
+	case "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("logFormat: %q is neither json nor console", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}

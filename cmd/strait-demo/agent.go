@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/straitlb/strait/dataplane/loader"
+	"github.com/straitlb/strait/internal/netlab"
+)
+
+// agentProc is one strait-agent running in a node namespace.
+type agentProc struct {
+	node    *netlab.Node
+	cmd     *exec.Cmd
+	proc    *netlab.Process
+	logPath string
+	bpffs   string
+}
+
+// startAgent runs strait-agent in n's namespace with a private bpffs.
+func startAgent(n *netlab.Node, bin, manifests, tmp, prefix string) (*agentProc, error) {
+	fs := filepath.Join(tmp, "bpffs-"+n.Name)
+	if err := loader.EnsureBPFFS(fs); err != nil {
+		return nil, err
+	}
+	a := &agentProc{node: n, logPath: filepath.Join(tmp, n.Name+".log"), bpffs: fs}
+	logf, err := os.Create(a.logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	a.cmd = exec.Command(bin,
+		"--standalone", manifests,
+		"--node-name", n.Name,
+		"--devices", n.Uplink,
+		"--pin-dir", filepath.Join(fs, "strait"),
+		"--log-format", "json",
+	)
+	// The per-packet east-west path on the pods' host-side veths.
+	cfg := filepath.Join(tmp, n.Name+".yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("podDevices: [%q]\n", prefix+"-v*")), 0o600); err != nil {
+		return nil, err
+	}
+	a.cmd.Args = append(a.cmd.Args, "--config", cfg)
+	a.cmd.Stdout, a.cmd.Stderr = logf, logf
+	if a.proc, err = n.NS.Spawn(a.cmd); err != nil {
+		return nil, fmt.Errorf("start agent on %s: %w", n.Name, err)
+	}
+	return a, nil
+}
+
+// stop sends SIGTERM, as the kubelet would, then makes sure.
+func (a *agentProc) stop() {
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = a.proc.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+	_ = a.proc.Stop()
+	_ = unix.Unmount(a.bpffs, unix.MNT_DETACH)
+}
+
+// printLog prints the message of the agent's first n log lines.
+func (a *agentProc) printLog(n int) {
+	f, err := os.Open(a.logPath)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for i := 0; i < n && sc.Scan(); i++ {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) != nil {
+			fmt.Printf("  | %s\n", sc.Text())
+			continue
+		}
+		delete(m, "ts")
+		delete(m, "caller")
+		lvl, msg := m["level"], m["msg"]
+		delete(m, "level")
+		delete(m, "msg")
+		rest, _ := json.Marshal(m)
+		fmt.Printf("  | %-5v %v %s\n", lvl, msg, rest)
+	}
+}
+
+// waitProgrammed waits until the client reaches the web NodePort on every
+// node: both agents have synced.
+func waitProgrammed(ctx context.Context, t *netlab.Topology, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for _, n := range t.Nodes {
+		for {
+			if _, _, err := netlab.DialTCP(t.Client, netip.AddrPortFrom(n.IP, nodePort), 300*time.Millisecond); err == nil {
+				break
+			} else if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("agent on %s did not program the datapath in %s: %w", n.Name, timeout, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,2 @@
+// Package serve runs an HTTP server for the lifetime of a context.
+package serve

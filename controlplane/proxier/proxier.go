@@ -1,0 +1,258 @@
+package proxier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+
+	"github.com/straitlb/strait/controlplane/events"
+	"github.com/straitlb/strait/controlplane/healthcheck"
+	"github.com/straitlb/strait/controlplane/metrics"
+	"github.com/straitlb/strait/controlplane/runner"
+	"github.com/straitlb/strait/controlplane/source"
+	"github.com/straitlb/strait/dataplane/program"
+	"github.com/straitlb/strait/model"
+)
+
+// Dataplane programs a desired state; *program.Programmer is one. Apply is
+// only ever called from one goroutine.
+type Dataplane interface {
+	Apply(model.State) (program.Result, error)
+}
+
+// Health is told when updates are queued and when they are programmed;
+// *healthcheck.ProxyHealth is one.
+type Health interface {
+	Updated()
+	QueuedUpdate()
+}
+
+// ServiceHealth serves the healthCheckNodePorts; *healthcheck.ServiceHealth
+// is one.
+type ServiceHealth interface {
+	// SyncServices opens exactly these health checks and returns the ones
+	// that could not be opened.
+	SyncServices(map[types.NamespacedName]uint16) map[types.NamespacedName]error
+	// SyncEndpoints sets the local ready endpoint counts.
+	SyncEndpoints(map[types.NamespacedName]int)
+	// Close closes every health check.
+	Close()
+}
+
+var (
+	_ Dataplane     = (*program.Programmer)(nil)
+	_ Health        = (*healthcheck.ProxyHealth)(nil)
+	_ ServiceHealth = (*healthcheck.ServiceHealth)(nil)
+)
+
+// Deps are the Proxier's collaborators. Source and Dataplane are required.
+type Deps struct {
+	Source    source.Source
+	Dataplane Dataplane
+	// Recorder records Events on Services (default: a logging recorder).
+	Recorder events.Recorder
+	// Metrics (default: registered nowhere).
+	Metrics *metrics.Metrics
+	// Health is the healthz state (optional).
+	Health Health
+	// ServiceHealth serves healthCheckNodePorts (optional). The Proxier
+	// closes it when Run returns.
+	ServiceHealth ServiceHealth
+	// Clock (default: the real clock).
+	Clock clock.WithTicker
+}
+
+// Proxier keeps the dataplane in sync with the source.
+type Proxier struct {
+	log     *zap.Logger
+	cfg     Config
+	src     source.Source
+	dp      Dataplane
+	rec     events.Recorder
+	metrics *metrics.Metrics
+	health  Health
+	svcHC   ServiceHealth
+	clock   clock.WithTicker
+	runner  *runner.Runner
+	// start: trigger times before it are not measured (as kube-proxy).
+	start time.Time
+
+	mu          sync.Mutex // guards the fields below
+	initialized bool       // the source has synced
+	pending     map[changeKey]struct{}
+	triggers    map[types.NamespacedName][]time.Time
+	running     bool
+
+	// Used only by the sync goroutine.
+	reported reportLog
+}
+
+type changeKey struct {
+	kind            source.Kind
+	namespace, name string
+}
+
+// New returns a Proxier; Run starts it.
+func New(log *zap.Logger, cfg Config, deps Deps) (*Proxier, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, fmt.Errorf("create proxier: %w", err)
+	}
+	if deps.Source == nil || deps.Dataplane == nil {
+		return nil, errors.New("create proxier: source and dataplane are required")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if deps.Recorder == nil {
+		deps.Recorder = events.NewLogging(log)
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = metrics.Discard()
+	}
+	if deps.Clock == nil {
+		deps.Clock = clock.RealClock{}
+	}
+	p := &Proxier{
+		log:      log,
+		cfg:      cfg,
+		src:      deps.Source,
+		dp:       deps.Dataplane,
+		rec:      deps.Recorder,
+		metrics:  deps.Metrics,
+		health:   deps.Health,
+		svcHC:    deps.ServiceHealth,
+		clock:    deps.Clock,
+		start:    deps.Clock.Now(),
+		pending:  make(map[changeKey]struct{}),
+		triggers: make(map[types.NamespacedName][]time.Time),
+		reported: reportLog{last: make(map[string]time.Time)},
+	}
+	r, err := runner.New("sync", p.sync, runner.Config{
+		MinInterval:  cfg.MinSyncPeriod,
+		MaxInterval:  cfg.SyncPeriod,
+		RetryInitial: cfg.RetryInitial,
+		RetryMax:     cfg.RetryMax,
+	}, deps.Clock, log)
+	if err != nil {
+		return nil, fmt.Errorf("create proxier: %w", err)
+	}
+	p.runner = r
+	return p, nil
+}
+
+// Run runs the source and the sync loop until ctx is done, then closes the
+// health check servers. It returns an error if the source fails.
+func (p *Proxier) Run(ctx context.Context) error {
+	p.mu.Lock()
+	if p.running {
+		p.mu.Unlock()
+		return errors.New("run proxier: already running")
+	}
+	p.running = true
+	p.mu.Unlock()
+
+	if p.health != nil {
+		// As kube-proxy: healthy at start, in case no sync ever succeeds.
+		p.health.Updated()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg     sync.WaitGroup
+		srcErr error
+	)
+	wg.Go(func() {
+		if err := p.src.Run(ctx, p.onChange); err != nil {
+			srcErr = err
+			cancel()
+		}
+	})
+	wg.Go(func() { p.runner.Loop(ctx) })
+	wg.Wait()
+	if p.svcHC != nil {
+		p.svcHC.Close()
+	}
+	if srcErr != nil {
+		return fmt.Errorf("run source: %w", srcErr)
+	}
+	return nil
+}
+
+// Trigger asks for a sync as soon as MinSyncPeriod allows.
+func (p *Proxier) Trigger() {
+	p.runner.Trigger()
+}
+
+// onChange records a change from the source and triggers a sync. It never
+// blocks on the sync.
+func (p *Proxier) onChange(c source.Change) {
+	p.mu.Lock()
+	if c.Kind == source.KindSynced {
+		first := !p.initialized
+		p.initialized = true
+		p.mu.Unlock()
+		if first {
+			p.log.Info("source synced; starting to program the dataplane")
+		}
+		p.queued()
+		return
+	}
+	p.pending[changeKey{c.Kind, c.Namespace, c.Name}] = struct{}{}
+	if c.Kind == source.KindEndpointSlice && c.Service != "" {
+		svc := types.NamespacedName{Namespace: c.Namespace, Name: c.Service}
+		switch {
+		case c.Deleted:
+			// As kube-proxy: a deleted slice's annotation dates an
+			// older change, so nothing is measured for the Service.
+			delete(p.triggers, svc)
+		case !c.TriggerTime.IsZero() && c.TriggerTime.After(p.start):
+			p.triggers[svc] = append(p.triggers[svc], c.TriggerTime)
+		}
+	}
+	p.metrics.PendingChanges.Set(float64(len(p.pending)))
+	initialized := p.initialized
+	p.mu.Unlock()
+	// Before the source has synced, changes are only recorded (as
+	// kube-proxy, which does not queue updates before it is initialized);
+	// the Synced change triggers the first sync.
+	if initialized {
+		p.queued()
+	}
+}
+
+func (p *Proxier) queued() {
+	if p.health != nil {
+		p.health.QueuedUpdate()
+	}
+	p.runner.Trigger()
+}
+
+// checkout takes the pending changes and trigger times for one sync.
+func (p *Proxier) checkout() (map[changeKey]struct{}, map[types.NamespacedName][]time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pending, triggers := p.pending, p.triggers
+	p.pending = make(map[changeKey]struct{})
+	p.triggers = make(map[types.NamespacedName][]time.Time)
+	p.metrics.PendingChanges.Set(0)
+	return pending, triggers
+}
+
+// restore puts back what a failed sync checked out.
+func (p *Proxier) restore(pending map[changeKey]struct{}, triggers map[types.NamespacedName][]time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k := range pending {
+		p.pending[k] = struct{}{}
+	}
+	for svc, ts := range triggers {
+		p.triggers[svc] = append(ts, p.triggers[svc]...)
+	}
+	p.metrics.PendingChanges.Set(float64(len(p.pending)))
+}
