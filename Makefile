@@ -37,7 +37,7 @@ k8s-binaries:
 
 # Every test. Privileged tests need root; with CI set they fail instead of
 # skipping when they cannot run.
-test: deps check-generate vet
+test: deps check-generate vet k8s-binaries
 	$(GO) test $(GOFLAGS) $(TESTFLAGS) ./...
 
 # Unprivileged, fast tests only.
