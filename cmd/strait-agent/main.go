@@ -190,7 +190,10 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 		g.Go(func() error { return krec.Run(gctx) })
 	}
 
-	health, err := healthcheck.NewProxyHealth(healthcheck.ProxyHealthConfig{Timeout: 2 * cfg.SyncPeriod.Duration}, clock.RealClock{}, m)
+	health, err := healthcheck.NewProxyHealth(healthcheck.ProxyHealthConfig{
+		Timeout:      2 * cfg.SyncPeriod.Duration,
+		NodeEligible: healthcheck.SourceNodeEligible(src, cfg.NodeName, cfg.Standalone == ""),
+	}, clock.RealClock{}, m)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,8 @@
 //   - ServiceHealth.SyncServices returns the per-Service listen errors
 //     instead of recording Events itself, so the caller reports them on the
 //     Service object (with its UID, which kube-proxy's reference lacks).
+//   - SourceNodeEligible takes the node as eligible until the source has
+//     synced (kube-proxy reads a Node fetched before it starts serving).
 //   - The caller also marks a failed sync as a queued update (kube-proxy
 //     does not), so a dataplane that keeps failing makes /healthz 503 after
 //     the timeout even without new events.

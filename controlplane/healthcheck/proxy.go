@@ -196,9 +196,14 @@ func NodeEligible(node *v1.Node) bool {
 // SourceNodeEligible returns a NodeEligible function that reads the node
 // from src. A node that src does not hold is not eligible when requireNode
 // is set (Kubernetes mode, as kube-proxy); otherwise (standalone mode
-// without a Node manifest) it is.
+// without a Node manifest) it is. Before src has synced the node is taken
+// as eligible, so that restarting the agent does not fail /healthz while
+// the informers list.
 func SourceNodeEligible(src source.Source, nodeName string, requireNode bool) func() bool {
 	return func() bool {
+		if !src.HasSynced() {
+			return true
+		}
 		node, err := src.Listers().Nodes.Get(nodeName)
 		if apierrors.IsNotFound(err) || node == nil {
 			return !requireNode

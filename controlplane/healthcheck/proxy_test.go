@@ -121,6 +121,12 @@ func TestNodeEligible(t *testing.T) {
 	}
 
 	src := source.NewMemory(nil)
+	if !SourceNodeEligible(src, "node-a", true)() {
+		t.Error("ineligible before the source synced")
+	}
+	if err := src.Set(nil); err != nil {
+		t.Fatal(err)
+	}
 	if SourceNodeEligible(src, "node-a", true)() || !SourceNodeEligible(src, "node-a", false)() {
 		t.Error("a missing node: want ineligible when required, eligible when optional")
 	}

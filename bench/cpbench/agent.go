@@ -1,0 +1,206 @@
+package cpbench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"go.uber.org/zap"
+
+	"github.com/straitlb/strait/controlplane/proxier"
+	"github.com/straitlb/strait/controlplane/source"
+	"github.com/straitlb/strait/dataplane/loader"
+	"github.com/straitlb/strait/dataplane/program"
+	"github.com/straitlb/strait/model"
+)
+
+// AgentOptions size the agent side of the run.
+type AgentOptions struct {
+	Kubeconfig string
+	Services   int
+	Changes    int
+	// WorkDir holds the private bpffs.
+	WorkDir string
+}
+
+// AgentResult is what the agent process measured.
+type AgentResult struct {
+	Services, Backends int
+	// ColdSync is from the informers having synced to the maps holding
+	// every Service.
+	ColdSync time.Duration
+	// FirstApply is the programming part of it.
+	FirstApply time.Duration
+	// Changes are single-endpoint change latencies: from just before the
+	// EndpointSlice update is sent to the apiserver, to the Apply that
+	// programmed it returning.
+	Changes       []time.Duration
+	P50, P99, Max time.Duration
+	// PeakRSS is the process's VmHWM in bytes.
+	PeakRSS int64
+}
+
+type watchDP struct {
+	inner *program.Programmer
+	mu    sync.Mutex
+	cond  *sync.Cond
+	// applied: services programmed and the end time of each Apply, with
+	// what the state held for the watched service.
+	gen      int
+	lastEnd  time.Time
+	lastRes  program.Result
+	firstDur time.Duration
+	watch    model.ServiceName
+	watchHas netip.Addr
+	seen     bool
+}
+
+func (w *watchDP) Apply(s model.State) (program.Result, error) {
+	start := time.Now()
+	res, err := w.inner.Apply(s)
+	end := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gen == 0 {
+		w.firstDur = end.Sub(start)
+	}
+	w.gen++
+	w.lastEnd, w.lastRes = end, res
+	if w.watchHas.IsValid() && !w.seen {
+		i, ok := slices.BinarySearchFunc(s.Services, w.watch, func(a model.Service, n model.ServiceName) int { return a.Name.Compare(n) })
+		if ok {
+			for _, b := range s.Services[i].Backends {
+				if b.Addr == w.watchHas {
+					w.seen = true
+				}
+			}
+		}
+	}
+	w.cond.Broadcast()
+	return res, err
+}
+
+// RunAgent runs the control plane against the cluster until it has
+// programmed opts.Services services, then makes opts.Changes endpoint
+// changes one at a time.
+func RunAgent(ctx context.Context, log *zap.Logger, opts AgentOptions) (AgentResult, error) {
+	var r AgentResult
+	rc, err := clientcmd.BuildConfigFromFlags("", opts.Kubeconfig)
+	if err != nil {
+		return r, fmt.Errorf("load kubeconfig: %w", err)
+	}
+	rc.QPS, rc.Burst = 1000, 2000
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return r, err
+	}
+	fs := filepath.Join(opts.WorkDir, "bpffs")
+	if err := loader.EnsureBPFFS(fs); err != nil {
+		return r, err
+	}
+	dp, err := loader.Load(log, loader.Options{PinDir: filepath.Join(fs, "strait")})
+	if err != nil {
+		return r, err
+	}
+	defer dp.Remove()
+	prog, err := program.New(log, dp.Maps, program.Config{})
+	if err != nil {
+		return r, err
+	}
+	w := &watchDP{inner: prog}
+	w.cond = sync.NewCond(&w.mu)
+	src, err := source.NewKubernetes(client, source.KubernetesConfig{NodeName: "bench-node"}, log)
+	if err != nil {
+		return r, err
+	}
+	p, err := proxier.New(log, proxier.Config{NodeName: "bench-node", NodeIPs: []netip.Addr{netip.MustParseAddr("192.0.2.11")}},
+		proxier.Deps{Source: src, Dataplane: w})
+	if err != nil {
+		return r, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = p.Run(ctx) }()
+
+	// When did the informers sync?
+	var syncedAt time.Time
+	for !src.HasSynced() {
+		if ctx.Err() != nil {
+			return r, ctx.Err()
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	syncedAt = time.Now()
+	w.mu.Lock()
+	for w.lastRes.Services < opts.Services {
+		w.cond.Wait()
+	}
+	r.ColdSync = w.lastEnd.Sub(syncedAt)
+	r.FirstApply = w.firstDur
+	r.Services, r.Backends = w.lastRes.Services, w.lastRes.Backends
+	w.mu.Unlock()
+
+	for k := range opts.Changes {
+		i := (k * 7919) % opts.Services
+		name := ServiceName(i) + "-1"
+		slice, err := client.DiscoveryV1().EndpointSlices(Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return r, err
+		}
+		addr := netip.AddrFrom4([4]byte{203, 0, 113, byte(1 + k%250)})
+		if slice.Endpoints[0].Addresses[0] == addr.String() {
+			addr = netip.AddrFrom4([4]byte{203, 0, 113, byte(251 + k%4)})
+		}
+		slice.Endpoints[0].Addresses = []string{addr.String()}
+		w.mu.Lock()
+		w.watch = model.ServiceName{Namespace: Namespace, Name: ServiceName(i), Port: "http"}
+		w.watchHas, w.seen = addr, false
+		w.mu.Unlock()
+		t0 := time.Now()
+		if _, err := client.DiscoveryV1().EndpointSlices(Namespace).Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
+			return r, err
+		}
+		w.mu.Lock()
+		for !w.seen {
+			w.cond.Wait()
+		}
+		r.Changes = append(r.Changes, w.lastEnd.Sub(t0))
+		w.mu.Unlock()
+	}
+	if n := len(r.Changes); n > 0 {
+		s := slices.Clone(r.Changes)
+		slices.Sort(s)
+		r.P50, r.P99, r.Max = s[n/2], s[min(n-1, n*99/100)], s[n-1]
+	}
+	r.PeakRSS = peakRSS()
+	return r, nil
+}
+
+// peakRSS reads VmHWM from /proc/self/status.
+func peakRSS() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
