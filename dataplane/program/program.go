@@ -74,6 +74,10 @@ type Result struct {
 	Failed map[model.ServiceName]error
 	// Writes counts entries written or deleted.
 	Writes int
+	// Phases times the parts of the Apply: desired (IDs and
+	// validation), rings (Maglev builds), write (map updates, ring swaps
+	// included).
+	Phases struct{ Desired, Rings, Write time.Duration }
 	// StaleUDPFlows counts conntrack entries removed because their UDP
 	// backend left the service (kube-proxy's conntrack cleanup), so
 	// one-way senders move to a live backend.
@@ -198,6 +202,7 @@ func (p *Programmer) Apply(state model.State) (Result, error) {
 		}
 		p.cur = snap
 	}
+	t0 := time.Now()
 	d := newDesired(len(state.Services))
 	wanted := make(map[model.ServiceName]bool, len(state.Services))
 	for i := range state.Services {
@@ -207,7 +212,11 @@ func (p *Programmer) Apply(state model.State) (Result, error) {
 			res.Failed[svc.Name] = err
 		}
 	}
+	t1 := time.Now()
+	res.Phases.Desired = t1.Sub(t0)
 	p.buildRings(d)
+	t2 := time.Now()
+	res.Phases.Rings = t2.Sub(t1)
 	udp := udpServices(p.cur, d)
 	before := make([]lbmap.SvcBackendKey, 0, len(p.cur.SvcBackends))
 	for k := range p.cur.SvcBackends {
@@ -217,6 +226,7 @@ func (p *Programmer) Apply(state model.State) (Result, error) {
 	}
 	w := &writer{p: p, d: d, res: &res}
 	err := w.write()
+	res.Phases.Write = time.Since(t2)
 	if p.cur != nil {
 		stale := make(map[lbmap.SvcBackendKey]bool)
 		for _, k := range before {
