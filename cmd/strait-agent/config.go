@@ -21,7 +21,9 @@ type Config struct {
 	// Standalone, when set, reads Services, EndpointSlices and Nodes as
 	// Kubernetes YAML from this directory instead of a cluster.
 	Standalone string `json:"standalone,omitempty"`
-	// Devices are the uplinks to attach to.
+	// Devices are the uplinks to attach to (names). Empty: the devices
+	// that carry the node's addresses and default routes, found by
+	// discovery and followed as they change.
 	Devices []string `json:"devices,omitempty"`
 	// NativeXDPOnly fails instead of falling back to generic XDP.
 	NativeXDPOnly bool `json:"nativeXDPOnly,omitempty"`
@@ -34,6 +36,12 @@ type Config struct {
 	// PodDevices are the pods' host-side devices (names or glob patterns
 	// such as "veth*", "cali*", "lxc*") for the per-packet east-west path.
 	PodDevices []string `json:"podDevices,omitempty"`
+	// PinNUMANode, when set, pins the agent's threads to CPUs of this NUMA
+	// node that serve no NIC queue (default: no pinning).
+	PinNUMANode *int `json:"pinNUMANode,omitempty"`
+	// StealThreshold is the CPU steal fraction that, sustained, is logged
+	// as a warning (default 0.1).
+	StealThreshold float64 `json:"stealThreshold,omitempty"`
 	// NodeIPs are extra node addresses for standalone mode without a Node
 	// manifest.
 	NodeIPs []string `json:"nodeIPs,omitempty"`
@@ -122,9 +130,6 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.NodeName == "" {
 		errs = append(errs, errors.New("nodeName: required (or NODE_NAME)"))
-	}
-	if len(c.Devices) == 0 {
-		errs = append(errs, errors.New("devices: at least one uplink is required"))
 	}
 	for name, a := range map[string]string{"metricsBindAddress": c.MetricsBindAddress, "healthzBindAddress": c.HealthzBindAddress} {
 		if a == "" || a == "off" {

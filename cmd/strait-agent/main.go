@@ -10,11 +10,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -132,9 +134,34 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	node, err := newNodeView(log, cfg, reg)
+	if err != nil {
+		return err
+	}
+	nst, err := node.inspect()
+	if err != nil {
+		return fmt.Errorf("discover devices: %w", err)
+	}
+	devices := cfg.Devices
+	if len(devices) == 0 {
+		devices = nst.Chosen
+	}
+	if len(devices) == 0 {
+		return errors.New("no uplink: configure devices, or give the node an address and a default route")
+	}
+	for _, d := range devices {
+		if p, ok := nst.Plan(d); ok && len(p.Errors) > 0 {
+			return fmt.Errorf("device %s cannot run the datapath: %s", d, strings.Join(p.Errors, "; "))
+		}
+	}
+	if err := node.applyPinning(nst); err != nil {
+		return err
+	}
 	dp, err := datapath.Open(log, datapath.Config{
 		PinDir:     cfg.PinDir,
-		Devices:    cfg.Devices,
+		Devices:    devices,
 		NativeOnly: cfg.NativeXDPOnly,
 		SocketLB:   cfg.SocketLB,
 		CgroupPath: cfg.CgroupPath,
@@ -154,8 +181,6 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 			zap.Bool("updatedInPlace", d.Updated), zap.Stringer("snatAddress", d.SNATAddr))
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(dp.Collector())
 	m, err := metrics.New(reg)
 	if err != nil {
@@ -219,8 +244,12 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 		g.Go(func() error { return health.Serve(gctx, a, log) })
 	}
 	if a := cfg.MetricsBindAddress; a != "off" {
-		g.Go(func() error { return metrics.NewServer(a, reg, log).Run(gctx) })
+		mux := http.NewServeMux()
+		mux.Handle("/", metrics.Handler(reg, log))
+		mux.Handle("/status", statusHandler(node, dp))
+		g.Go(func() error { return serveHTTP(gctx, a, mux, log) })
 	}
+	g.Go(func() error { return node.watch(gctx, dp) })
 	g.Go(func() error { return p.Run(gctx) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -259,4 +288,20 @@ func parseAddrs(ss []string) ([]netip.Addr, error) {
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// serveHTTP serves h on addr until ctx is done.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, log *zap.Logger) error {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("serving metrics and status", zap.String("address", addr))
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", addr, err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -39,10 +40,11 @@ func startAgent(n *netlab.Node, bin, manifests, tmp, prefix string) (*agentProc,
 		return nil, err
 	}
 	defer logf.Close()
-	a.cmd = exec.Command(bin,
+	// ip netns exec gives the agent the namespace's own /sys, so device
+	// discovery sees the node's devices, as on a real node.
+	a.cmd = exec.Command("ip", "netns", "exec", n.NS.Name(), bin,
 		"--standalone", manifests,
 		"--node-name", n.Name,
-		"--devices", n.Uplink,
 		"--pin-dir", filepath.Join(fs, "strait"),
 		"--log-format", "json",
 	)
@@ -72,20 +74,29 @@ func (a *agentProc) stop() {
 	_ = unix.Unmount(a.bpffs, unix.MNT_DETACH)
 }
 
-// printLog prints the message of the agent's first n log lines.
-func (a *agentProc) printLog(n int) {
+// printLog prints the message of the agent's first n log lines that
+// match keep (all when keep is nil).
+func (a *agentProc) printLog(n int, keep ...string) {
 	f, err := os.Open(a.logPath)
 	if err != nil {
 		return
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	for i := 0; i < n && sc.Scan(); i++ {
+	for i := 0; i < n && sc.Scan(); {
 		var m map[string]any
 		if json.Unmarshal(sc.Bytes(), &m) != nil {
 			fmt.Printf("  | %s\n", sc.Text())
+			i++
 			continue
 		}
+		if len(keep) > 0 && !slices.Contains(keep, fmt.Sprint(m["msg"])) {
+			continue
+		}
+		if m["msg"] == "device decision" && m["use"] != true {
+			continue
+		}
+		i++
 		delete(m, "ts")
 		delete(m, "caller")
 		lvl, msg := m["level"], m["msg"]

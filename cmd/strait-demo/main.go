@@ -104,7 +104,7 @@ func run(ctx context.Context, agentBin, manifests string, conns int) (err error)
 	}
 	for _, a := range agents {
 		fmt.Printf("%s: strait-agent --standalone %s (pid %d)\n", a.node.Name, manifests, a.cmd.Process.Pid)
-		a.printLog(4)
+		a.printLog(4, "device decision", "datapath attached", "standalone mode", "xdp plan")
 	}
 	fmt.Println()
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -69,6 +70,66 @@ type Datapath struct {
 	cgroup      string
 	podPatterns []string
 	podAttached map[string]int // device -> ifindex attached this run
+	nativeOnly  bool
+
+	// mu serialises Apply and SetDevices: both program the maps.
+	mu sync.Mutex
+}
+
+// SetDevices makes the uplinks exactly names: new ones are attached (their
+// settings programmed first), departed ones detached. Used when devices
+// appear, disappear or change while the agent runs.
+func (d *Datapath) SetDevices(names []string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.setDevices(names)
+}
+
+func (d *Datapath) setDevices(names []string) error {
+	if len(names) == 0 {
+		return errors.New("set devices: none")
+	}
+	want := make(map[string]bool, len(names))
+	var devs []Device
+	var ifaces []program.Iface
+	for _, name := range names {
+		want[name] = true
+		dev, err := describe(name)
+		if err != nil {
+			return err
+		}
+		devs = append(devs, dev)
+		ifaces = append(ifaces, program.Iface{Index: dev.Index, SNATAddr: model.BackendKey{Addr: dev.SNATAddr}})
+	}
+	// Program the device settings before the programs see traffic.
+	if err := d.prog.SetIfaces(ifaces); err != nil {
+		return err
+	}
+	var errs []error
+	var attached []Device
+	for _, dev := range devs {
+		a, err := d.dp.AttachXDP(dev.Name, d.nativeOnly)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		dev.Mode, dev.Updated = a.Mode, a.Updated
+		if _, err := d.dp.AttachTCEgress(dev.Name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		attached = append(attached, dev)
+	}
+	for _, old := range d.devices {
+		if !want[old.Name] {
+			if err := d.dp.Detach(old.Name); err != nil {
+				errs = append(errs, err)
+			}
+			d.log.Info("detached from device", zap.String("device", old.Name))
+		}
+	}
+	d.devices = attached
+	return errors.Join(errs...)
 }
 
 // Open loads the datapath, attaches it to every device (updating Strait's
@@ -89,30 +150,10 @@ func Open(log *zap.Logger, cfg Config) (*Datapath, error) {
 		dp.Close()
 		return nil, err
 	}
-	var ifaces []program.Iface
-	for _, name := range cfg.Devices {
-		dev, err := describe(name)
-		if err != nil {
-			dp.Close()
-			return nil, err
-		}
-		ifaces = append(ifaces, program.Iface{Index: dev.Index, SNATAddr: model.BackendKey{Addr: dev.SNATAddr}})
-		// Program the device settings before the programs see traffic.
-		if err := d.prog.SetIfaces(ifaces); err != nil {
-			dp.Close()
-			return nil, err
-		}
-		a, err := dp.AttachXDP(name, cfg.NativeOnly)
-		if err != nil {
-			dp.Close()
-			return nil, err
-		}
-		dev.Mode, dev.Updated = a.Mode, a.Updated
-		if _, err := dp.AttachTCEgress(name); err != nil {
-			dp.Close()
-			return nil, err
-		}
-		d.devices = append(d.devices, dev)
+	d.nativeOnly = cfg.NativeOnly
+	if err := d.setDevices(cfg.Devices); err != nil {
+		dp.Close()
+		return nil, err
 	}
 	d.podPatterns = cfg.PodDevices
 	if err := d.SyncPodDevices(); err != nil {
@@ -243,7 +284,11 @@ func describe(name string) (Device, error) {
 }
 
 // Devices lists the attached uplinks.
-func (d *Datapath) Devices() []Device { return d.devices }
+func (d *Datapath) Devices() []Device {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]Device(nil), d.devices...)
+}
 
 // Collector exports the datapath's counters to Prometheus.
 func (d *Datapath) Collector() *stats.Collector {
@@ -256,6 +301,8 @@ func (d *Datapath) Loader() *loader.Datapath { return d.dp }
 // Apply programs state and keeps managed neighbour entries for the next
 // hops of its remote backends.
 func (d *Datapath) Apply(state model.State) (program.Result, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if perr := d.SyncPodDevices(); perr != nil {
 		d.log.Warn("east-west program not attached to every pod device", zap.Error(perr))
 	}
