@@ -198,7 +198,6 @@ int strait_xdp(struct xdp_md *ctx)
 	struct pkt p;
 	struct ct_key k;
 	struct ct_val *ct;
-	struct frontend_key fk;
 	struct frontend_val *fe;
 	__u64 now;
 	int rc;
@@ -230,11 +229,7 @@ int strait_xdp(struct xdp_md *ctx)
 		return xdp_apply(ctx, &p, ct);
 	}
 
-	fk.addr = p.daddr;
-	fk.port = p.dport;
-	fk.proto = p.proto;
-	fk.pad = 0;
-	fe = bpf_map_lookup_elem(&frontends, &fk);
+	fe = frontend_of(&p);
 	if (!fe)
 		return pass_reason(PARSE_OTHER_L4);
 	return xdp_new_flow(ctx, &p, cfg, fe, now);
@@ -252,7 +247,6 @@ int strait_tc_egress(struct __sk_buff *skb)
 	struct pkt p;
 	struct ct_key k;
 	struct ct_val *ct;
-	struct frontend_key fk;
 	struct frontend_val *fe;
 	__u64 now;
 
@@ -279,11 +273,7 @@ int strait_tc_egress(struct __sk_buff *skb)
 			return ew_apply(skb, &p, ct, EW_FROM_HOST);
 		}
 	}
-	fk.addr = p.daddr;
-	fk.port = p.dport;
-	fk.proto = p.proto;
-	fk.pad = 0;
-	fe = bpf_map_lookup_elem(&frontends, &fk);
+	fe = frontend_of(&p);
 	if (!fe) {
 		ew_forget_stale(&p);
 		return TCX_NEXT;
@@ -301,7 +291,6 @@ int strait_tc_pod(struct __sk_buff *skb)
 	struct pkt p;
 	struct ct_key k;
 	struct ct_val *ct;
-	struct frontend_key fk;
 	struct frontend_val *fe;
 	__u64 now;
 
@@ -319,11 +308,7 @@ int strait_tc_pod(struct __sk_buff *skb)
 		count_global((ct->flags & CT_F_REVERSE) ? G_TC_REVERSE_NAT : G_EW_HIT);
 		return ew_apply(skb, &p, ct, EW_FROM_POD);
 	}
-	fk.addr = p.daddr;
-	fk.port = p.dport;
-	fk.proto = p.proto;
-	fk.pad = 0;
-	fe = bpf_map_lookup_elem(&frontends, &fk);
+	fe = frontend_of(&p);
 	if (!fe) {
 		ew_forget_stale(&p);
 		return TCX_NEXT;

@@ -6,6 +6,8 @@
 #define STRAIT_CSUM_H
 
 #include <linux/types.h>
+#include <linux/ip.h>
+#include <bpf/bpf_endian.h>
 
 static __always_inline __u16 csum_fold(__u32 s)
 {
@@ -48,6 +50,24 @@ static __always_inline __u32 csum_pseudo(__be32 saddr, __be32 daddr, __u8 proto,
 {
 	return (saddr & 0xffff) + (saddr >> 16) + (daddr & 0xffff) + (daddr >> 16) +
 	       bpf_htons(proto) + bpf_htons(len);
+}
+
+/* A fresh IPv4 header without options, checksum computed. */
+static __always_inline void ip_fill(struct iphdr *ip, __be32 saddr, __be32 daddr,
+				    __u8 proto, __u16 tot_len)
+{
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tos = 0;
+	ip->tot_len = bpf_htons(tot_len);
+	ip->id = 0;
+	ip->frag_off = 0;
+	ip->ttl = 64;
+	ip->protocol = proto;
+	ip->saddr = saddr;
+	ip->daddr = daddr;
+	ip->check = 0;
+	ip->check = csum_fold(csum_words((__u16 *)ip, 10));
 }
 
 #endif

@@ -49,23 +49,6 @@ static __always_inline int skb_swap_macs(struct __sk_buff *skb, __u32 off)
 	return bpf_skb_store_bytes(skb, off, sw, 12, 0);
 }
 
-static __always_inline void ip_hdr_fill(struct iphdr *ip, __be32 saddr, __be32 daddr,
-					__u8 proto, __u16 tot_len)
-{
-	ip->version = 4;
-	ip->ihl = 5;
-	ip->tos = 0;
-	ip->tot_len = bpf_htons(tot_len);
-	ip->id = 0;
-	ip->frag_off = 0;
-	ip->ttl = 64;
-	ip->protocol = proto;
-	ip->saddr = saddr;
-	ip->daddr = daddr;
-	ip->check = 0;
-	ip->check = csum_fold(csum_words((__u16 *)ip, 10));
-}
-
 struct rst_pkt {
 	struct iphdr ip;
 	struct tcphdr th;
@@ -89,7 +72,7 @@ static __always_inline int skb_reject_tcp(struct __sk_buff *skb, struct pkt *p)
 		seglen++;
 	if (p->tcp_flags & TH_FIN)
 		seglen++;
-	ip_hdr_fill(&r.ip, p->daddr, p->saddr, PROTO_TCP, 40);
+	ip_fill(&r.ip, p->daddr, p->saddr, PROTO_TCP, 40);
 	r.th.source = p->dport;
 	r.th.dest = p->sport;
 	r.th.doff = 5;
@@ -129,7 +112,7 @@ static __always_inline int skb_reject_udp(struct __sk_buff *skb, struct pkt *p)
 		return -1;
 	if ((r.quote[0] & 0x0f) != 5)
 		return -1;	/* IP options: not quoted, dropped (counted) */
-	ip_hdr_fill(&r.ip, p->daddr, p->saddr, PROTO_ICMP, sizeof(r));
+	ip_fill(&r.ip, p->daddr, p->saddr, PROTO_ICMP, sizeof(r));
 	r.icmp.type = ICMP_DEST_UNREACH;
 	r.icmp.code = ICMP_PORT_UNREACH;
 	r.icmp.checksum = csum_fold(csum_words((__u16 *)&r.icmp, 18));

@@ -16,6 +16,18 @@ enum pick_result {
 	PICK_SRC_DENIED,	/* client outside loadBalancerSourceRanges */
 };
 
+/* The frontend a packet is addressed to, if any. */
+static __always_inline struct frontend_val *frontend_of(const struct pkt *p)
+{
+	struct frontend_key fk = {
+		.addr = p->daddr,
+		.port = p->dport,
+		.proto = p->proto,
+	};
+
+	return bpf_map_lookup_elem(&frontends, &fk);
+}
+
 static __always_inline int src_allowed(__u32 svc_id, __be32 saddr)
 {
 	struct src_range_key k = {
@@ -62,6 +74,27 @@ static __always_inline struct backend_val *backend_get(__u32 id)
 	return b;
 }
 
+/* An affinity entry that is still fresh and names a current member of the
+ * service: refresh it and use its backend. */
+static __always_inline int affinity_hit(struct affinity_val *av, __u32 svc_id,
+					const struct service_val *svc, __u64 now,
+					__u32 *backend_id, struct backend_val **be)
+{
+	struct svc_backend_key mk = { .svc_id = svc_id };
+
+	if (!av || now - av->last_seen > (__u64)svc->affinity_timeout * NSEC_PER_SEC)
+		return 0;
+	mk.backend_id = av->backend_id;
+	if (!bpf_map_lookup_elem(&svc_backends, &mk))
+		return 0;
+	*be = backend_get(av->backend_id);
+	if (!*be)
+		return 0;
+	*backend_id = av->backend_id;
+	av->last_seen = now;
+	return 1;
+}
+
 static __always_inline int pick_backend(const struct pkt *p, __u32 svc_id,
 					const struct service_val *svc, __u32 fe_flags,
 					__u64 now, __u32 *backend_id, struct backend_val **be)
@@ -77,18 +110,8 @@ static __always_inline int pick_backend(const struct pkt *p, __u32 svc_id,
 		ak.client = p->saddr;
 		ak.svc_id = svc_id;
 		av = bpf_map_lookup_elem(&affinity, &ak);
-		if (av && now - av->last_seen <= (__u64)svc->affinity_timeout * NSEC_PER_SEC) {
-			struct svc_backend_key mk = { .svc_id = svc_id, .backend_id = av->backend_id };
-
-			if (bpf_map_lookup_elem(&svc_backends, &mk)) {
-				*be = backend_get(av->backend_id);
-				if (*be) {
-					*backend_id = av->backend_id;
-					av->last_seen = now;
-					return PICK_OK;
-				}
-			}
-		}
+		if (affinity_hit(av, svc_id, svc, now, backend_id, be))
+			return PICK_OK;
 	}
 
 	*backend_id = maglev_pick(svc_id, flow_hash(p->saddr, p->sport, p->dport, p->proto));

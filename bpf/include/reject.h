@@ -31,23 +31,6 @@ static __always_inline void swap_macs(struct ethhdr *eth)
 	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
 }
 
-static __always_inline void ip_fill(struct iphdr *ip, __be32 saddr, __be32 daddr,
-				    __u8 proto, __u16 tot_len)
-{
-	ip->version = 4;
-	ip->ihl = 5;
-	ip->tos = 0;
-	ip->tot_len = bpf_htons(tot_len);
-	ip->id = 0;
-	ip->frag_off = 0;
-	ip->ttl = 64;
-	ip->protocol = proto;
-	ip->saddr = saddr;
-	ip->daddr = daddr;
-	ip->check = 0;
-	ip->check = csum_fold(csum_words((__u16 *)ip, 10));
-}
-
 /* Returns XDP_TX with the frame rewritten, or XDP_DROP. */
 static __always_inline int reject_tcp(struct xdp_md *ctx, struct pkt *p)
 {

@@ -37,18 +37,8 @@ static __always_inline int sock_pick(__u32 svc_id, const struct service_val *svc
 
 	if (svc->flags & SVC_F_AFFINITY) {
 		av = bpf_map_lookup_elem(&sock_affinity, &ak);
-		if (av && now - av->last_seen <= (__u64)svc->affinity_timeout * NSEC_PER_SEC) {
-			struct svc_backend_key mk = { .svc_id = svc_id, .backend_id = av->backend_id };
-
-			if (bpf_map_lookup_elem(&svc_backends, &mk)) {
-				*be = backend_get(av->backend_id);
-				if (*be) {
-					*backend_id = av->backend_id;
-					av->last_seen = now;
-					return PICK_OK;
-				}
-			}
-		}
+		if (affinity_hit(av, svc_id, svc, now, backend_id, be))
+			return PICK_OK;
 	}
 	*backend_id = maglev_pick(svc_id, sock_hash(cookie, dport));
 	*be = backend_get(*backend_id);
