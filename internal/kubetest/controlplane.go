@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -95,9 +96,10 @@ type ControlPlane struct {
 }
 
 // StartCluster starts etcd and kube-apiserver and waits until /readyz
-// succeeds. ctx bounds the startup (including a build of the binaries, if
-// needed) but not the processes' lifetime: call Stop. An error caused by
-// missing binaries wraps ErrNoBinaries.
+// succeeds and the default/kubernetes Service exists. ctx bounds the
+// startup (including a build of the binaries, if needed) but not the
+// processes' lifetime: call Stop. An error caused by missing binaries wraps
+// ErrNoBinaries.
 func StartCluster(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if opts.ServiceClusterIPRange == "" {
 		opts.ServiceClusterIPRange = DefaultServiceClusterIPRange
@@ -284,7 +286,11 @@ func (cp *ControlPlane) startOnce(ctx context.Context, attempt int, opts Options
 		body, err := res.Raw()
 		switch {
 		case code == http.StatusOK:
-			return nil
+			// The "default" Namespace and the "kubernetes" Service are
+			// created asynchronously, after /readyz passes; tests expect
+			// them.
+			_, err := cs.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
+			return err
 		case code != 0:
 			return fmt.Errorf("/readyz: HTTP %d\n%s", code, notOK(body))
 		default:
