@@ -42,6 +42,9 @@ type Config struct {
 	// StealThreshold is the CPU steal fraction that, sustained, is logged
 	// as a warning (default 0.1).
 	StealThreshold float64 `json:"stealThreshold,omitempty"`
+	// BGPDrainTime is how long a node announces GRACEFUL_SHUTDOWN before it
+	// withdraws its prefixes on shutdown or cordon (default 10s).
+	BGPDrainTime Duration `json:"bgpDrainTime,omitempty"`
 	// NodeIPs are extra node addresses for standalone mode without a Node
 	// manifest.
 	NodeIPs []string `json:"nodeIPs,omitempty"`
@@ -116,6 +119,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SyncPeriod.Duration == 0 {
 		c.SyncPeriod.Duration = 30 * time.Second
+	}
+	if c.BGPDrainTime.Duration == 0 {
+		c.BGPDrainTime.Duration = 10 * time.Second
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"

@@ -226,6 +226,16 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 	if err != nil {
 		return err
 	}
+	var dpl proxier.Dataplane = dp
+	snat := dp.Devices()[0].SNATAddr
+	ba, err := newBGPAgent(ctx, log, cfg, src, snat)
+	if err != nil {
+		return err
+	}
+	if ba != nil {
+		dpl = announcingDataplane{Dataplane: dp, ctx: ctx, bgp: ba}
+		defer ba.shutdown()
+	}
 	p, err := proxier.New(log, proxier.Config{
 		NodeName:          cfg.NodeName,
 		NodeIPs:           nodeIPs,
@@ -234,7 +244,7 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 		MinSyncPeriod:     cfg.MinSyncPeriod.Duration,
 		SyncPeriod:        cfg.SyncPeriod.Duration,
 	}, proxier.Deps{
-		Source: src, Dataplane: dp, Recorder: rec, Metrics: m,
+		Source: src, Dataplane: dpl, Recorder: rec, Metrics: m,
 		Health: health, ServiceHealth: svcHealth, Clock: clock.RealClock{},
 	})
 	if err != nil {

@@ -50,7 +50,7 @@ func startAgent(n *netlab.Node, bin, manifests, tmp, prefix string) (*agentProc,
 	)
 	// The per-packet east-west path on the pods' host-side veths.
 	cfg := filepath.Join(tmp, n.Name+".yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("podDevices: [%q]\n", prefix+"-v*")), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("podDevices: [%q]\nbgpDrainTime: 1s\n", prefix+"-v*")), 0o600); err != nil {
 		return nil, err
 	}
 	a.cmd.Args = append(a.cmd.Args, "--config", cfg)

@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-
+	"github.com/straitlb/strait/internal/frrlab"
 	"github.com/straitlb/strait/internal/netlab"
 )
 
@@ -89,6 +89,17 @@ func run(ctx context.Context, agentBin, manifests string, conns int) (err error)
 			a.stop()
 		}
 	}()
+	// The router becomes a BGP top-of-rack: it forgets the lab's static
+	// route to the LoadBalancer range and learns it from the agents.
+	if out, err := topo.Router.Run("ip", "route", "del", topo.VIPRange.String()); err != nil {
+		return fmt.Errorf("remove static VIP route: %v: %s", err, out)
+	}
+	tor, err := frrlab.Start(topo.Router, frrlab.Config{ASN: 65000, RouterID: topo.RouterIP, Neighbors: []frrlab.Neighbor{
+		{Addr: topo.Nodes[0].IP, ASN: 64512}, {Addr: topo.Nodes[1].IP, ASN: 64512}}})
+	if err != nil {
+		return err
+	}
+	defer tor.Close()
 	for _, n := range topo.Nodes {
 		a, err := startAgent(n, agentBin, manifests, tmp, lab.Prefix())
 		if err != nil {
@@ -104,9 +115,16 @@ func run(ctx context.Context, agentBin, manifests string, conns int) (err error)
 	}
 	for _, a := range agents {
 		fmt.Printf("%s: strait-agent --standalone %s (pid %d)\n", a.node.Name, manifests, a.cmd.Process.Pid)
-		a.printLog(4, "device decision", "datapath attached", "standalone mode", "xdp plan")
+		a.printLog(5, "device decision", "datapath attached", "standalone mode", "BGP speaker started")
 	}
 	fmt.Println()
+	// Routes learned over BGP: each LoadBalancer IP via both nodes (ECMP).
+	out, err := tor.WaitFor("show ip route bgp", 30*time.Second,
+		"203.0.113.10/32", "203.0.113.53/32", topo.Nodes[0].IP.String(), topo.Nodes[1].IP.String())
+	if err != nil {
+		return fmt.Errorf("router did not learn the LoadBalancer IPs: %w\n%s", err, out)
+	}
+	fmt.Printf("router (FRR, AS 65000) learned over BGP:\n%s\n", indent(out))
 
 	targets := []struct {
 		title string
@@ -130,12 +148,25 @@ func run(ctx context.Context, agentBin, manifests string, conns int) (err error)
 		netip.AddrPortFrom(clusterWeb, 80), false, conns); err != nil {
 		return err
 	}
-	refused := netip.AddrPortFrom(netip.MustParseAddr("203.0.113.99"), 80)
+	refused := netip.AddrPortFrom(topo.Nodes[0].IP, 30099)
 	t0 := time.Now()
 	_, _, derr := netlab.DialTCP(topo.Client, refused, 2*time.Second)
-	fmt.Printf("LoadBalancer %s/TCP with no endpoints: %v after %s\n\n", refused, derr, time.Since(t0).Round(time.Microsecond))
+	fmt.Printf("NodePort %s/TCP of a service with no endpoints (its LoadBalancer IP is not announced): %v after %s\n\n",
+		refused, derr, time.Since(t0).Round(time.Microsecond))
 	fmt.Printf("done in %s; tearing the lab down\n", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+func indent(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if strings.HasPrefix(l, "B") {
+			b.WriteString("  " + l + "\n")
+		} else if strings.HasPrefix(strings.TrimSpace(l), "*") {
+			b.WriteString("  " + l + "\n")
+		}
+	}
+	return b.String()
 }
 
 func podList(t *netlab.Topology) string {

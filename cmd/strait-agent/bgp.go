@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/straitlb/strait/bgp"
+	"github.com/straitlb/strait/bgp/gobgp"
+	"github.com/straitlb/strait/controlplane/bgpconfig"
+	"github.com/straitlb/strait/controlplane/proxier"
+	"github.com/straitlb/strait/controlplane/source"
+	"github.com/straitlb/strait/dataplane/program"
+	"github.com/straitlb/strait/model"
+)
+
+// bgpAgent announces LoadBalancer IPs: after every programmed state it
+// hands the state, this node's status and the configured peers to the
+// BGP controller. On shutdown it drains (GRACEFUL_SHUTDOWN, then
+// withdraw) before the agent exits.
+type bgpAgent struct {
+	log     *zap.Logger
+	node    string
+	src     source.Source
+	ctrl    *bgp.Controller
+	speaker *gobgp.Speaker
+	peers   []bgp.Peer
+	drain   time.Duration
+}
+
+// loadBGPConfig reads strait.io objects from the standalone directory.
+func loadBGPConfig(dir string) (bgpconfig.Config, error) {
+	var objs bgpconfig.Objects
+	var errs []error
+	files, _ := filepath.Glob(filepath.Join(dir, "*.y*ml"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return bgpconfig.Config{}, err
+		}
+		o, err := bgpconfig.DecodeYAML(b)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f, err))
+		}
+		objs.Pools = append(objs.Pools, o.Pools...)
+		objs.Peers = append(objs.Peers, o.Peers...)
+		objs.Advertisements = append(objs.Advertisements, o.Advertisements...)
+	}
+	c := bgpconfig.Convert(bgpconfig.Input{Objects: objs})
+	return c, errors.Join(append(errs, c.Err())...)
+}
+
+// newBGPAgent returns nil when no peer is configured.
+func newBGPAgent(ctx context.Context, log *zap.Logger, cfg Config, src source.Source, nodeIP netip.Addr) (*bgpAgent, error) {
+	if cfg.Standalone == "" {
+		log.Info("BGP from the cluster's CRDs is not wired yet; announcing nothing")
+		return nil, nil
+	}
+	bc, err := loadBGPConfig(cfg.Standalone)
+	if err != nil {
+		// Bad objects are left out; the valid rest is used.
+		log.Warn("BGP configuration has errors", zap.Error(err))
+	}
+	if len(bc.Peers) == 0 {
+		return nil, nil
+	}
+	var adv bgp.AdvertisementConfig
+	if len(bc.Advertisements) > 0 {
+		adv = bc.Advertisements[0].Config
+		if len(bc.Advertisements) > 1 {
+			log.Warn("several BGPAdvertisements: using the first", zap.String("name", bc.Advertisements[0].Name))
+		}
+	}
+	sp, err := gobgp.New(ctx, gobgp.Config{NodeIP: nodeIP, Logger: log.Named("gobgp")})
+	if err != nil {
+		return nil, err
+	}
+	a := &bgpAgent{log: log, node: cfg.NodeName, src: src, speaker: sp, peers: bc.Peers, drain: cfg.BGPDrainTime.Duration}
+	a.ctrl = bgp.NewController(sp, bgp.ControllerConfig{Advertisement: adv, DrainTime: a.drain, Logger: log})
+	var names []string
+	for _, p := range bc.Peers {
+		names = append(names, p.String())
+	}
+	log.Info("BGP speaker started", zap.Stringer("routerID", nodeIP), zap.String("peers", strings.Join(names, ", ")))
+	return a, nil
+}
+
+func (a *bgpAgent) nodeStatus() bgp.NodeStatus {
+	st := bgp.NodeStatus{Name: a.node}
+	if n, err := a.src.Listers().Nodes.Get(a.node); err == nil {
+		st.Labels, st.Unschedulable = n.Labels, n.Spec.Unschedulable
+	}
+	return st
+}
+
+// update announces what state says this node should.
+func (a *bgpAgent) update(ctx context.Context, state model.State) {
+	if err := a.ctrl.Update(ctx, bgp.Input{State: state, Node: a.nodeStatus(), Peers: a.peers}); err != nil && !errors.Is(err, bgp.ErrShutDown) {
+		a.log.Warn("BGP update failed; retried on the next sync", zap.Error(err))
+	}
+}
+
+// shutdown drains and withdraws, then stops the speaker.
+func (a *bgpAgent) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), a.drain+10*time.Second)
+	defer cancel()
+	a.log.Info("BGP drain: announcing GRACEFUL_SHUTDOWN, then withdrawing", zap.Duration("drainTime", a.drain))
+	if err := a.ctrl.Drain(ctx, a.drain); err != nil {
+		a.log.Warn("BGP drain", zap.Error(err))
+	}
+	_ = a.speaker.Close()
+}
+
+// announcingDataplane applies to the datapath, then announces.
+type announcingDataplane struct {
+	proxier.Dataplane
+	ctx context.Context
+	bgp *bgpAgent
+}
+
+func (d announcingDataplane) Apply(s model.State) (program.Result, error) {
+	res, err := d.Dataplane.Apply(s)
+	if err == nil {
+		d.bgp.update(d.ctx, s)
+	}
+	return res, err
+}
