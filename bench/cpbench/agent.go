@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/straitlb/strait/controlplane/proxier"
 	"github.com/straitlb/strait/controlplane/source"
@@ -110,6 +111,7 @@ func RunAgent(ctx context.Context, log *zap.Logger, opts AgentOptions) (AgentRes
 	if err := loader.EnsureBPFFS(fs); err != nil {
 		return r, err
 	}
+	defer unix.Unmount(fs, unix.MNT_DETACH)
 	dp, err := loader.Load(log, loader.Options{PinDir: filepath.Join(fs, "strait")})
 	if err != nil {
 		return r, err
