@@ -11,6 +11,11 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/straitlb/strait/bgp"
 	"github.com/straitlb/strait/bgp/gobgp"
@@ -57,13 +62,47 @@ func loadBGPConfig(dir string) (bgpconfig.Config, error) {
 	return c, errors.Join(append(errs, c.Err())...)
 }
 
-// newBGPAgent returns nil when no peer is configured.
-func newBGPAgent(ctx context.Context, log *zap.Logger, cfg Config, src source.Source, nodeIP netip.Addr) (*bgpAgent, error) {
-	if cfg.Standalone == "" {
-		log.Info("BGP from the cluster's CRDs is not wired yet; announcing nothing")
-		return nil, nil
+// loadBGPConfigFromCluster lists the strait.io objects and the Secrets
+// their peers' passwords are in.
+func loadBGPConfigFromCluster(ctx context.Context, dyn dynamic.Interface, client kubernetes.Interface) (bgpconfig.Config, error) {
+	var objs bgpconfig.Objects
+	var errs []error
+	for _, res := range []schema.GroupVersionResource{bgpconfig.LoadBalancerIPPoolResource, bgpconfig.BGPPeerResource, bgpconfig.BGPAdvertisementResource} {
+		l, err := dyn.Resource(res).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list %s: %w", res.Resource, err))
+			continue
+		}
+		for i := range l.Items {
+			if err := objs.AddUnstructured(&l.Items[i]); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
-	bc, err := loadBGPConfig(cfg.Standalone)
+	secrets := make(map[types.NamespacedName]map[string][]byte)
+	for _, ref := range objs.SecretRefs() {
+		sec, err := client.CoreV1().Secrets(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read secret %s: %w", ref, err))
+			continue
+		}
+		secrets[ref] = sec.Data
+	}
+	c := bgpconfig.Convert(bgpconfig.Input{Objects: objs, Secrets: secrets})
+	return c, errors.Join(append(errs, c.Err())...)
+}
+
+// newBGPAgent returns nil when no peer is configured. The configuration is
+// read at start (standalone directory, or the cluster's strait.io objects).
+func newBGPAgent(ctx context.Context, log *zap.Logger, cfg Config, src source.Source, nodeIP netip.Addr,
+	dyn dynamic.Interface, client kubernetes.Interface) (*bgpAgent, error) {
+	var bc bgpconfig.Config
+	var err error
+	if cfg.Standalone != "" {
+		bc, err = loadBGPConfig(cfg.Standalone)
+	} else {
+		bc, err = loadBGPConfigFromCluster(ctx, dyn, client)
+	}
 	if err != nil {
 		// Bad objects are left out; the valid rest is used.
 		log.Warn("BGP configuration has errors", zap.Error(err))

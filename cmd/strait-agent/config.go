@@ -42,6 +42,10 @@ type Config struct {
 	// StealThreshold is the CPU steal fraction that, sustained, is logged
 	// as a warning (default 0.1).
 	StealThreshold float64 `json:"stealThreshold,omitempty"`
+	// LBIPAM runs the LoadBalancer IP allocator (leader-elected among the
+	// agents; deploy/crds and deploy/rbac-lbipam.yaml must be applied).
+	// Cluster mode only.
+	LBIPAM bool `json:"lbIPAM,omitempty"`
 	// BGPDrainTime is how long a node announces GRACEFUL_SHUTDOWN before it
 	// withdraws its prefixes on shutdown or cordon (default 10s).
 	BGPDrainTime Duration `json:"bgpDrainTime,omitempty"`

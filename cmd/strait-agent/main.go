@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/straitlb/strait/controlplane/events"
 	"github.com/straitlb/strait/controlplane/healthcheck"
+	"github.com/straitlb/strait/controlplane/lbipam"
 	"github.com/straitlb/strait/controlplane/metrics"
 	"github.com/straitlb/strait/controlplane/proxier"
 	"github.com/straitlb/strait/controlplane/source"
@@ -189,6 +191,8 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 
 	var src source.Source
 	var rec events.Recorder = events.NewLogging(log)
+	var client kubernetes.Interface
+	var dyn dynamic.Interface
 	g, gctx := errgroup.WithContext(ctx)
 	if cfg.Standalone != "" {
 		fsrc, err := source.NewFile(source.FileConfig{Dir: cfg.Standalone}, clock.RealClock{}, log)
@@ -198,9 +202,15 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 		src = fsrc
 		log.Info("standalone mode", zap.String("dir", cfg.Standalone))
 	} else {
-		client, err := kubeClient(cfg.Kubeconfig)
+		rc, err := restConfig(cfg.Kubeconfig)
 		if err != nil {
 			return err
+		}
+		if client, err = kubernetes.NewForConfig(rc); err != nil {
+			return fmt.Errorf("create Kubernetes client: %w", err)
+		}
+		if dyn, err = dynamic.NewForConfig(rc); err != nil {
+			return fmt.Errorf("create dynamic client: %w", err)
 		}
 		ksrc, err := source.NewKubernetes(client, source.KubernetesConfig{NodeName: cfg.NodeName}, log)
 		if err != nil {
@@ -228,7 +238,7 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 	}
 	var dpl proxier.Dataplane = dp
 	snat := dp.Devices()[0].SNATAddr
-	ba, err := newBGPAgent(ctx, log, cfg, src, snat)
+	ba, err := newBGPAgent(ctx, log, cfg, src, snat, dyn, client)
 	if err != nil {
 		return err
 	}
@@ -260,6 +270,14 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 		g.Go(func() error { return serveHTTP(gctx, a, mux, log) })
 	}
 	g.Go(func() error { return node.watch(gctx, dp) })
+	if client != nil && cfg.LBIPAM {
+		ipam, err := lbipam.New(lbipam.Config{Client: client, Dynamic: dyn, Identity: cfg.NodeName,
+			Recorder: rec, Registry: reg, Logger: log.Named("lbipam")})
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return ipam.Run(gctx) })
+	}
 	g.Go(func() error { return p.Run(gctx) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -269,7 +287,7 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 	return err
 }
 
-func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
+func restConfig(kubeconfig string) (*rest.Config, error) {
 	var rc *rest.Config
 	var err error
 	if kubeconfig != "" {
@@ -281,11 +299,7 @@ func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
 		return nil, fmt.Errorf("load Kubernetes client config: %w", err)
 	}
 	rc.UserAgent = "strait-agent"
-	c, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("create Kubernetes client: %w", err)
-	}
-	return c, nil
+	return rc, nil
 }
 
 func parseAddrs(ss []string) ([]netip.Addr, error) {

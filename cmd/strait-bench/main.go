@@ -4,9 +4,14 @@
 //	              as ratios to a no-op program measured in the same run
 //	controlplane  cold sync, endpoint-change latency and peak RSS against a
 //	              real kube-apiserver, for N services x E endpoints
+//	compare       Strait and kube-proxy (nftables, iptables) side by side:
+//	              cold sync and forwarded pps per CPU through a live-frames
+//	              packet generator, each proxy in its own node namespace
+//	run           a whole profile (quick: make bench; full: make bench-full)
+//	              into bench/results/<timestamp>/: results.json,
+//	              results.md and SVG charts
 //
-// The full harness (packet generator, kube-proxy side by side, charts) is
-// being built in bench/.
+// "agent" and "node-agent" are the harness's own subprocesses.
 package main
 
 import (
@@ -17,20 +22,25 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/straitlb/strait/bench/compare"
 	"github.com/straitlb/strait/bench/cpbench"
+	"github.com/straitlb/strait/bench/harness"
 	"github.com/straitlb/strait/bench/micro"
+	"github.com/straitlb/strait/bench/report"
 	"github.com/straitlb/strait/dataplane/loader"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: strait-bench micro|controlplane [flags]")
+		fmt.Fprintln(os.Stderr, "usage: strait-bench micro|controlplane|compare|run [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -43,6 +53,12 @@ func main() {
 		err = runControlPlane(ctx, os.Args[2:])
 	case "agent":
 		err = runAgent(ctx, os.Args[2:])
+	case "node-agent":
+		err = runNodeAgent(ctx, os.Args[2:])
+	case "compare":
+		err = runCompare(ctx, os.Args[2:])
+	case "run":
+		err = runProfile(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
@@ -56,6 +72,8 @@ func runMicro(args []string) error {
 	fs := flag.NewFlagSet("micro", flag.ExitOnError)
 	repeat := fs.Int("repeat", 1000000, "repetitions for the repeat method")
 	singles := fs.Int("singles", 20000, "runs for the single-run method")
+	services := fs.Int("services", 10, "services programmed (fillers with 10 backends each)")
+	ct := fs.Int("conntrack", 0, "conntrack entries to pre-fill")
 	_ = fs.Parse(args)
 	dir, err := os.MkdirTemp("", "strait-micro-")
 	if err != nil {
@@ -72,7 +90,12 @@ func runMicro(args []string) error {
 		return err
 	}
 	defer dp.Close()
-	res, err := micro.Run(zap.NewNop(), dp, micro.Options{Repeat: *repeat, Singles: *singles})
+	ref, err := micro.LoadReference()
+	if err != nil {
+		return err
+	}
+	defer ref.Close()
+	res, err := micro.Run(zap.NewNop(), dp, micro.Options{Repeat: *repeat, Singles: *singles, Services: *services, Conntrack: *ct, Ref: ref})
 	if err != nil {
 		return err
 	}
@@ -119,4 +142,91 @@ func runAgent(ctx context.Context, args []string) error {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+func selfCmd(sub string) ([]string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return []string{self, sub}, nil
+}
+
+func runNodeAgent(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("node-agent", flag.ExitOnError)
+	var o compare.NodeAgentOptions
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "")
+	fs.StringVar(&o.Device, "device", "", "")
+	fs.StringVar(&o.WorkDir, "work-dir", "", "")
+	fs.IntVar(&o.Services, "services", 0, "")
+	_ = fs.Parse(args)
+	return compare.RunNodeAgent(ctx, zap.NewNop(), o, os.Stdin, os.Stdout)
+}
+
+func logf(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
+
+func runCompare(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("compare", flag.ExitOnError)
+	services := fs.String("services", "10,1000", "comma-separated Service counts")
+	eps := fs.Int("endpoints", 10, "endpoints per Service")
+	proxies := fs.String("proxies", "", "comma-separated subset of strait,kube-proxy-nftables,kube-proxy-iptables")
+	proto := fs.String("proto", "tcp", "tcp or udp")
+	size := fs.Int("size", 0, "frame size in bytes (0: headers only)")
+	dur := fs.Duration("duration", 2*time.Second, "per traffic phase")
+	cpus := fs.Int("cpus", 1, "generator CPUs")
+	flows := fs.Int("flows", 0, "established flows (0: max(4 x services, 4096))")
+	_ = fs.Parse(args)
+	node, err := selfCmd("node-agent")
+	if err != nil {
+		return err
+	}
+	o := compare.Options{Endpoints: *eps, Proto: *proto, Size: *size, Duration: *dur, CPUs: *cpus, Flows: *flows, NodeAgent: node, Logf: logf}
+	for _, s := range strings.Split(*services, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("--services: %w", err)
+		}
+		o.Services = append(o.Services, n)
+	}
+	if *proxies != "" {
+		o.Proxies = strings.Split(*proxies, ",")
+	}
+	r, err := compare.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Print(harness.Markdown(&harness.Results{Profile: "compare", Started: time.Now(), Machine: report.CollectMachine(), Compare: &r}))
+	return nil
+}
+
+func runProfile(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	profile := fs.String("profile", "quick", "quick or full")
+	out := fs.String("out", "bench/results", "parent directory of the timestamped results directory")
+	_ = fs.Parse(args)
+	p, ok := harness.Profiles()[*profile]
+	if !ok {
+		return fmt.Errorf("unknown profile %q", *profile)
+	}
+	cpa, err := selfCmd("agent")
+	if err != nil {
+		return err
+	}
+	node, err := selfCmd("node-agent")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(*out, time.Now().Format("20060102-150405"))
+	r, err := harness.Run(ctx, p, harness.Commands{CPAgent: cpa, NodeAgent: node}, dir, logf)
+	if err != nil {
+		if r != nil {
+			_ = harness.Write(r, dir)
+			fmt.Fprintln(os.Stderr, "partial results in", dir)
+		}
+		return err
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "results.md"))
+	fmt.Print(string(md))
+	fmt.Println("results in", dir)
+	return nil
 }
