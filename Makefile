@@ -9,9 +9,9 @@ BIN       := bin
 GOFLAGS   ?=
 TESTFLAGS ?= -timeout 40m
 # Generated files that CI checks are up to date.
-GENERATED := dataplane/kern
+GENERATED := dataplane/kern bench/kern
 
-.PHONY: all deps build generate check-generate vet test test-unit demo clean k8s-binaries
+.PHONY: all deps build generate check-generate vet test test-unit demo clean k8s-binaries bench bench-full
 
 all: build
 
@@ -22,7 +22,7 @@ build:
 	$(GO) build $(GOFLAGS) -o $(BIN)/ ./cmd/...
 
 generate: deps
-	$(GO) generate ./dataplane/kern/...
+	$(GO) generate ./dataplane/kern/... ./bench/kern/...
 
 # Regenerate and fail if the committed objects differ.
 check-generate: generate
@@ -47,6 +47,18 @@ test-unit:
 demo: deps
 	$(GO) build $(GOFLAGS) -o $(BIN)/ ./cmd/strait-agent ./cmd/strait-demo
 	$(BIN)/strait-demo --agent $(BIN)/strait-agent --manifests examples/standalone
+
+# Benchmarks (root): micro, control plane and side by side with kube-proxy.
+# Results go to bench/results/<timestamp>/ (results.json, results.md, SVG
+# charts); the directory is printed at the end. bench: quick profile
+# (under 10 minutes); bench-full: every size (10,000 Services included).
+bench: deps k8s-binaries
+	$(GO) build $(GOFLAGS) -o $(BIN)/ ./cmd/strait-bench
+	$(BIN)/strait-bench run --profile quick --out bench/results
+
+bench-full: deps k8s-binaries
+	$(GO) build $(GOFLAGS) -o $(BIN)/ ./cmd/strait-bench
+	$(BIN)/strait-bench run --profile full --out bench/results
 
 clean:
 	rm -rf $(BIN)

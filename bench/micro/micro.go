@@ -17,22 +17,44 @@ import (
 
 // Result is one measured path.
 type Result struct {
-	Name    string
-	Method  string  // "repeat" or "single"
-	Ns      float64 // per packet, no-op included for "repeat"
-	NoopNs  float64 // the no-op measured the same way
-	Ratio   float64 // Ns / NoopNs
-	Packets int
+	Name   string  `json:"name"`
+	Scale  string  `json:"scale,omitempty"`
+	Method string  `json:"method"`  // "repeat" or "single"
+	Ns     float64 `json:"ns"`      // per packet, no-op included for "repeat"
+	NoopNs float64 `json:"noop_ns"` // the no-op measured the same way
+	Ratio  float64 `json:"ratio"`   // Ns / NoopNs
+	// RefNs is the reference program (bench_calib: parse, one hash
+	// lookup, XDP_TX) measured the same way; RatioRef = Ns / RefNs.
+	RefNs    float64 `json:"ref_ns,omitempty"`
+	RatioRef float64 `json:"ratio_ref,omitempty"`
+	Packets  int     `json:"packets"`
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-28s %-7s %8.1f ns/pkt  no-op %6.1f ns  ratio %5.2f  (%d packets)", r.Name, r.Method, r.Ns, r.NoopNs, r.Ratio, r.Packets)
+	s := fmt.Sprintf("%-28s %-7s %8.1f ns/pkt  no-op %6.1f ns  ratio %5.2f", r.Name, r.Method, r.Ns, r.NoopNs, r.Ratio)
+	if r.RefNs > 0 {
+		s += fmt.Sprintf("  ref %6.1f ns  ratio %5.2f", r.RefNs, r.RatioRef)
+	}
+	if r.Scale != "" {
+		s += "  [" + r.Scale + "]"
+	}
+	return s + fmt.Sprintf("  (%d packets)", r.Packets)
 }
 
 // Options size the run.
 type Options struct {
 	Repeat  int // repetitions for "repeat" (default 1e6)
 	Singles int // runs for "single" (default 20000)
+	// Services is the number of services programmed (at least the two
+	// measured ones; the rest are fillers with BackendsPerService local
+	// backends each, default 10). Conntrack pre-fills that many
+	// conntrack entries before measuring.
+	Services           int
+	BackendsPerService int
+	Conntrack          int
+	// Ref, if set, is the reference program (bench_calib) with its map;
+	// every figure is then also given as a ratio to it.
+	Ref *Reference
 }
 
 var (
@@ -120,8 +142,11 @@ func Run(log *zap.Logger, dp *loader.Datapath, o Options) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if res, err := prog.Apply(State()); err != nil || len(res.Failed) > 0 {
+	if res, err := prog.Apply(ScaledState(o.Services, o.BackendsPerService)); err != nil || len(res.Failed) > 0 {
 		return nil, fmt.Errorf("program micro state: %v %v", err, res.Failed)
+	}
+	if err := PrefillConntrack(dp, o.Conntrack); err != nil {
+		return nil, err
 	}
 	noop, err := NewNoop()
 	if err != nil {
@@ -170,5 +195,31 @@ func Run(log *zap.Logger, dp *loader.Datapath, o Options) ([]Result, error) {
 		Result{Name: "established flow", Method: "single", Ns: est1, NoopNs: noop1, Ratio: est1 / noop1, Packets: o.Singles},
 		Result{Name: "new flow (CT miss+insert)", Method: "single", Ns: new1, NoopNs: noop1, Ratio: new1 / noop1, Packets: o.Singles},
 	)
+	if o.Ref != nil {
+		if err := o.Ref.Insert(append([][]byte{est}, frames...)); err != nil {
+			return nil, err
+		}
+		refRepeat, err := repeat(o.Ref.Prog, est, o.Repeat)
+		if err != nil {
+			return nil, err
+		}
+		refSingle, err := single(o.Ref.Prog, frames, o.Singles)
+		if err != nil {
+			return nil, err
+		}
+		for i := range out {
+			out[i].RefNs = refRepeat
+			if out[i].Method == "single" {
+				out[i].RefNs = refSingle
+			}
+			out[i].RatioRef = out[i].Ns / out[i].RefNs
+		}
+		out = append(out,
+			Result{Name: "reference (parse+hash+TX)", Method: "repeat", Ns: refRepeat, NoopNs: noopNs, Ratio: refRepeat / noopNs, RefNs: refRepeat, RatioRef: 1, Packets: o.Repeat},
+			Result{Name: "reference (parse+hash+TX)", Method: "single", Ns: refSingle, NoopNs: noop1, Ratio: refSingle / noop1, RefNs: refSingle, RatioRef: 1, Packets: o.Singles})
+	}
+	for i := range out {
+		out[i].Scale = ScaleName(o)
+	}
 	return out, nil
 }

@@ -68,3 +68,38 @@ func TestPrivilegedMicroTCReport(t *testing.T) {
 		}
 	}
 }
+
+// The scaled run with the reference program: filler services, a
+// pre-filled conntrack table, every figure also relative to the reference.
+func TestPrivilegedMicroScaleSmoke(t *testing.T) {
+	dp := loadertest.Load(t, loadertest.PinDir(t))
+	ref, err := LoadReference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	o := Options{Repeat: 10000, Singles: 500, Services: 200, Conntrack: 20000, Ref: ref}
+	res, err := Run(zaptest.NewLogger(t), dp, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 6 {
+		t.Fatalf("%d results", len(res))
+	}
+	for _, r := range res {
+		t.Log(r)
+		if r.Ns <= 0 || r.RefNs <= 0 || r.RatioRef <= 0 || r.Scale != "200 services / 1991 backends / 20000 conntrack" {
+			t.Errorf("%s: %+v", r.Name, r)
+		}
+	}
+	var n int
+	var k [16]byte
+	var v [32]byte
+	it := dp.Objects().Conntrack.Iterate()
+	for it.Next(&k, &v) {
+		n++
+	}
+	if n < 20000 {
+		t.Errorf("conntrack holds %d entries", n)
+	}
+}

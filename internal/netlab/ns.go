@@ -197,6 +197,9 @@ func (n *NS) Spawn(cmd *exec.Cmd) (*Process, error) {
 	return p, nil
 }
 
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
 // Wait waits for the process to exit and returns cmd.Wait's error.
 func (p *Process) Wait() error {
 	<-p.done

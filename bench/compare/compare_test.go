@@ -1,0 +1,122 @@
+package compare
+
+import (
+	"context"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/straitlb/strait/internal/privtest"
+)
+
+var nodeMode = flag.Bool("node-agent-mode", false, "run as Strait's node process")
+
+// TestMain lets the test binary be Strait's node process.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if *nodeMode {
+		os.Exit(nodeMain(flag.Args()))
+	}
+	os.Exit(m.Run())
+}
+
+func nodeMain(args []string) int {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	var o NodeAgentOptions
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "")
+	fs.StringVar(&o.Device, "device", "", "")
+	fs.StringVar(&o.WorkDir, "work-dir", "", "")
+	fs.IntVar(&o.Services, "services", 0, "")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := RunNodeAgent(context.Background(), zap.NewNop(), o, os.Stdin, os.Stdout); err != nil {
+		os.Stderr.WriteString(err.Error() + "\n")
+		return 1
+	}
+	return 0
+}
+
+func TestParseMetrics(t *testing.T) {
+	m, err := ParseMetrics(strings.NewReader(`# HELP x y
+# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram
+kubeproxy_sync_proxy_rules_duration_seconds_bucket{le="0.001"} 0
+kubeproxy_sync_proxy_rules_duration_seconds_sum 0.25
+kubeproxy_sync_proxy_rules_duration_seconds_count 2
+kubeproxy_sync_proxy_rules_last_timestamp_seconds 1.7e+09
+with_ts{a="b c"} 3 1700000000000
+fam{ip_family="IPv6"} 4
+fam{ip_family="IPv4"} 5
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := m.IPv4("fam"); !ok || v != 5 {
+		t.Errorf("IPv4(fam) = %v %v", v, ok)
+	}
+	for k, want := range map[string]float64{
+		`kubeproxy_sync_proxy_rules_duration_seconds_bucket{le="0.001"}`: 0,
+		"kubeproxy_sync_proxy_rules_duration_seconds_sum":                0.25,
+		"kubeproxy_sync_proxy_rules_duration_seconds_count":              2,
+		"kubeproxy_sync_proxy_rules_last_timestamp_seconds":              1.7e9,
+		`fam{ip_family="IPv4"}`:                                          5,
+		`with_ts{a="b c"}`:                                               3,
+	} {
+		if got, ok := m[k]; !ok || got != want {
+			t.Errorf("%s = %v (%v), want %v", k, got, ok, want)
+		}
+	}
+}
+
+func TestEndpointPlan(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 10000 {
+		for j := range 10 {
+			a := EndpointIP(i, j, 10)
+			if !BackendNet.Contains(a) || seen[a.String()] {
+				t.Fatalf("endpoint %d/%d: %s", i, j, a)
+			}
+			seen[a.String()] = true
+		}
+	}
+	if ServiceIP(1).Prev() != ServiceIP(0) {
+		t.Fatal("service addresses not contiguous")
+	}
+}
+
+// A small side-by-side run for correctness: every proxy syncs, forwards
+// established and new flows, and Strait's counters show the forwarding.
+// No timing is asserted.
+func TestPrivilegedCompareSmoke(t *testing.T) {
+	privtest.Require(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(t.Context(), Options{Services: []int{10}, Endpoints: 10, Duration: 300 * time.Millisecond, Flows: 256, SyncTimeout: 40 * time.Second,
+		NodeAgent: []string{self, "-node-agent-mode", "--"}, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Points) != 3 {
+		t.Fatalf("%d points", len(r.Points))
+	}
+	for _, p := range r.Points {
+		t.Logf("%+v", p)
+		for _, tr := range []Traffic{p.Established, p.New} {
+			if tr.Sent == 0 || tr.Forwarded < tr.Sent/2 {
+				t.Errorf("%s: forwarded %d of %d", p.Proxy, tr.Forwarded, tr.Sent)
+			}
+		}
+		if p.ColdSync <= 0 || p.Programming <= 0 {
+			t.Errorf("%s: sync %s programming %s", p.Proxy, p.ColdSync, p.Programming)
+		}
+		if p.Proxy == Strait && (p.Counters["ct_hit"] == 0 || p.Counters["ct_new"] == 0 || p.XDPMode != "native") {
+			t.Errorf("strait counters %v mode %q", p.Counters, p.XDPMode)
+		}
+	}
+}
