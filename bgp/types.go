@@ -366,6 +366,10 @@ func (s SessionState) String() string {
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
 
+// MarshalText writes the state's name, so status output reads
+// "Established" rather than a number.
+func (s SessionState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // SessionStates lists every state, in FSM order.
 func SessionStates() []SessionState {
 	return []SessionState{SessionUnknown, SessionIdle, SessionConnect, SessionActive, SessionOpenSent, SessionOpenConfirm, SessionEstablished}

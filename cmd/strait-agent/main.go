@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/clock"
 
+	"github.com/straitlb/strait/bgp"
 	"github.com/straitlb/strait/controlplane/events"
 	"github.com/straitlb/strait/controlplane/healthcheck"
 	"github.com/straitlb/strait/controlplane/lbipam"
@@ -245,6 +246,10 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 	if ba != nil {
 		dpl = announcingDataplane{Dataplane: dp, ctx: ctx, bgp: ba}
 		defer ba.shutdown()
+		if err := bgp.RegisterMetrics(reg, ba.speaker); err != nil {
+			return err
+		}
+		node.bgp = ba.speaker
 	}
 	p, err := proxier.New(log, proxier.Config{
 		NodeName:          cfg.NodeName,

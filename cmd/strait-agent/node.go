@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/straitlb/strait/bgp"
 	"github.com/straitlb/strait/dataplane/datapath"
 	"github.com/straitlb/strait/nodeinfo"
 	"github.com/straitlb/strait/nodeinfo/cpuinfo"
@@ -29,6 +30,8 @@ type nodeView struct {
 
 	mu     sync.Mutex
 	status nodeinfo.Status
+	// bgp, when set, adds sessions and advertised prefixes to /status.
+	bgp bgp.StatusSource
 }
 
 func newNodeView(log *zap.Logger, cfg Config, reg prometheus.Registerer) (*nodeView, error) {
@@ -120,10 +123,16 @@ func statusHandler(v *nodeView, dp *datapath.Datapath) http.Handler {
 		v.mu.Lock()
 		st := v.status
 		v.mu.Unlock()
+		var bs *bgp.Status
+		if v.bgp != nil {
+			s := v.bgp.Status()
+			bs = &s
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(struct {
 			Devices []datapath.Device `json:"attached"`
 			Node    nodeinfo.Status   `json:"node"`
-		}{dp.Devices(), st})
+			BGP     *bgp.Status       `json:"bgp,omitempty"`
+		}{dp.Devices(), st, bs})
 	})
 }

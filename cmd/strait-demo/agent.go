@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -122,4 +126,59 @@ func waitProgrammed(ctx context.Context, t *netlab.Topology, timeout time.Durati
 		}
 	}
 	return nil
+}
+
+// agentStatus summarises an agent's /status (served on its loopback, in
+// its namespace).
+func agentStatus(n *netlab.Node) (string, error) {
+	var body []byte
+	err := n.NS.Do(func() error {
+		// Dial here, on this thread: http.Client would dial from another
+		// goroutine, outside the namespace.
+		conn, err := net.DialTimeout("tcp", "127.0.0.1:10249", 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.WriteString(conn, "GET /status HTTP/1.0\r\nHost: agent\r\n\r\n"); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err = io.ReadAll(resp.Body)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	var st struct {
+		Attached []struct {
+			Name string
+			Mode string
+		} `json:"attached"`
+		BGP *struct {
+			Peers []struct {
+				Name       string
+				State      any
+				Advertised []string
+			}
+		} `json:"bgp"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, d := range st.Attached {
+		fmt.Fprintf(&b, "  device %s: XDP %s\n", d.Name, d.Mode)
+	}
+	if st.BGP != nil {
+		for _, p := range st.BGP.Peers {
+			fmt.Fprintf(&b, "  bgp peer %s: %s, advertising %v\n", p.Name, p.State, p.Advertised)
+		}
+	}
+	return b.String(), nil
 }

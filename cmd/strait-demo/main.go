@@ -125,6 +125,11 @@ func run(ctx context.Context, agentBin, manifests string, conns int) (err error)
 		return fmt.Errorf("router did not learn the LoadBalancer IPs: %w\n%s", err, out)
 	}
 	fmt.Printf("router (FRR, AS 65000) learned over BGP:\n%s\n", indent(out))
+	if st, err := agentStatus(topo.Nodes[0]); err == nil {
+		fmt.Printf("node1 agent status (what `strait status` shows):\n%s\n", st)
+	} else {
+		fmt.Printf("node1 agent status: %v\n\n", err)
+	}
 
 	targets := []struct {
 		title string
