@@ -7,11 +7,13 @@
 //	compare       Strait and kube-proxy (nftables, iptables) side by side:
 //	              cold sync and forwarded pps per CPU through a live-frames
 //	              packet generator, each proxy in its own node namespace
+//	bgp           prefix assignment/withdrawal -> route in FRR's kernel
+//	              table (tor netns), Strait's speaker next to bare GoBGP
 //	run           a whole profile (quick: make bench; full: make bench-full)
 //	              into bench/results/<timestamp>/: results.json,
 //	              results.md and SVG charts
 //
-// "agent" and "node-agent" are the harness's own subprocesses.
+// "agent", "node-agent" and "bgp-helper" are the harness's own subprocesses.
 package main
 
 import (
@@ -30,6 +32,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/straitlb/strait/bench/bgpbench"
 	"github.com/straitlb/strait/bench/compare"
 	"github.com/straitlb/strait/bench/cpbench"
 	"github.com/straitlb/strait/bench/harness"
@@ -40,7 +43,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: strait-bench micro|controlplane|compare|run [flags]")
+		fmt.Fprintln(os.Stderr, "usage: strait-bench micro|controlplane|compare|bgp|run [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -59,6 +62,10 @@ func main() {
 		err = runCompare(ctx, os.Args[2:])
 	case "run":
 		err = runProfile(ctx, os.Args[2:])
+	case "bgp":
+		err = runBGP(ctx, os.Args[2:])
+	case "bgp-helper":
+		err = bgpbench.ServeHelper(os.Stdin, os.Stdout)
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
@@ -66,6 +73,33 @@ func main() {
 		fmt.Fprintln(os.Stderr, "strait-bench:", err)
 		os.Exit(1)
 	}
+}
+
+func runBGP(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bgp", flag.ExitOnError)
+	changes := fs.Int("changes", 50, "single-prefix additions (then removals) to time")
+	prefixes := fs.Int("prefixes", 10000, "prefixes in the bulk step")
+	jsonOut := fs.Bool("json", false, "also print the result as JSON")
+	_ = fs.Parse(args)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	res, err := bgpbench.Run(ctx, bgpbench.Options{Changes: *changes, Prefixes: *prefixes,
+		Helper: []string{self, "bgp-helper"}, HelperLog: os.Stderr,
+		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }})
+	if err != nil {
+		return err
+	}
+	fmt.Print(res)
+	if *jsonOut {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Println(string(b))
+	}
+	return nil
 }
 
 func runMicro(args []string) error {
