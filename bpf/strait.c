@@ -97,23 +97,15 @@ static __always_inline int xdp_new_flow(struct xdp_md *ctx, struct pkt *p,
 					const struct frontend_val *fe, __u64 now)
 {
 	__u32 svc_id = fe->svc_id, backend_id = 0;
-	struct service_val *svc = bpf_map_lookup_elem(&services, &svc_id);
 	struct backend_val *be = 0;
 	int rc;
 
-	if (!svc)
+	switch (new_flow_pick(p, fe, now, &backend_id, &be)) {
+	case NEW_NO_SERVICE:
 		return XDP_PASS;
-	rc = pick_backend(p, svc_id, svc, fe->flags, now, &backend_id, &be);
-	if (rc == PICK_SRC_DENIED) {
-		count_svc(svc_id, SVC_STAT_DROP, p->len);
+	case NEW_DROP:
 		return XDP_DROP;
-	}
-	if (rc != PICK_OK || !be) {
-		if (svc->flags & SVC_F_DROP_EMPTY) {
-			count_svc(svc_id, SVC_STAT_DROP, p->len);
-			return XDP_DROP;
-		}
-		count_svc(svc_id, SVC_STAT_REJECT, p->len);
+	case NEW_REJECT:
 		if (p->proto == PROTO_TCP)
 			rc = reject_tcp(ctx, p);
 		else
@@ -122,6 +114,8 @@ static __always_inline int xdp_new_flow(struct xdp_md *ctx, struct pkt *p,
 			count_global(G_REJECT_UNSUPPORTED);
 		return rc;
 	}
+	if (!be)
+		return XDP_PASS;
 
 	struct ct_key fk;
 	struct ct_key rk;

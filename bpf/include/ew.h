@@ -183,23 +183,15 @@ static __always_inline int ew_new_flow(struct __sk_buff *skb, struct pkt *p,
 				       __u64 now, enum ew_hook hook)
 {
 	__u32 svc_id = fe->svc_id, backend_id = 0;
-	struct service_val *svc = bpf_map_lookup_elem(&services, &svc_id);
 	struct backend_val *be = 0;
 	int rc;
 
-	if (!svc)
+	switch (new_flow_pick(p, fe, now, &backend_id, &be)) {
+	case NEW_NO_SERVICE:
 		return TCX_NEXT;
-	rc = pick_backend(p, svc_id, svc, fe->flags, now, &backend_id, &be);
-	if (rc == PICK_SRC_DENIED) {
-		count_svc(svc_id, SVC_STAT_DROP, p->len);
+	case NEW_DROP:
 		return TCX_DROP;
-	}
-	if (rc != PICK_OK || !be) {
-		if (svc->flags & SVC_F_DROP_EMPTY) {
-			count_svc(svc_id, SVC_STAT_DROP, p->len);
-			return TCX_DROP;
-		}
-		count_svc(svc_id, SVC_STAT_REJECT, p->len);
+	case NEW_REJECT:
 		if (p->proto == PROTO_TCP)
 			rc = skb_reject_tcp(skb, p);
 		else
@@ -211,6 +203,8 @@ static __always_inline int ew_new_flow(struct __sk_buff *skb, struct pkt *p,
 		count_global(G_EW_REJECT);
 		return ew_bounce(skb, hook);
 	}
+	if (!be)
+		return TCX_NEXT;
 
 	int hairpin = hook == EW_FROM_POD && be->addr == p->saddr;
 	struct ct_key fk, rk = {

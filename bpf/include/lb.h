@@ -127,4 +127,39 @@ static __always_inline int pick_backend(const struct pkt *p, __u32 svc_id,
 	return PICK_OK;
 }
 
+/* What to do with a new flow to frontend fe: the decision both the XDP and
+ * the tc paths take, counted per service. On NEW_FORWARD, backend_id and
+ * be say where. */
+enum new_flow {
+	NEW_FORWARD = 0,
+	NEW_NO_SERVICE,
+	NEW_DROP,	/* source range denied, or no backend under a Local policy */
+	NEW_REJECT,	/* no backend: the caller answers RST / ICMP */
+};
+
+static __always_inline int new_flow_pick(const struct pkt *p, const struct frontend_val *fe,
+					 __u64 now, __u32 *backend_id, struct backend_val **be)
+{
+	__u32 svc_id = fe->svc_id;
+	struct service_val *svc = bpf_map_lookup_elem(&services, &svc_id);
+	int rc;
+
+	if (!svc)
+		return NEW_NO_SERVICE;
+	rc = pick_backend(p, svc_id, svc, fe->flags, now, backend_id, be);
+	if (rc == PICK_SRC_DENIED) {
+		count_svc(svc_id, SVC_STAT_DROP, p->len);
+		return NEW_DROP;
+	}
+	if (rc != PICK_OK || !*be) {
+		if (svc->flags & SVC_F_DROP_EMPTY) {
+			count_svc(svc_id, SVC_STAT_DROP, p->len);
+			return NEW_DROP;
+		}
+		count_svc(svc_id, SVC_STAT_REJECT, p->len);
+		return NEW_REJECT;
+	}
+	return NEW_FORWARD;
+}
+
 #endif
