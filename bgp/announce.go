@@ -44,6 +44,9 @@ type AdvertisementConfig struct {
 	Peers []string
 	// NodeSelector selects the nodes that announce (nil: every node).
 	NodeSelector labels.Selector
+	// Selects limits the advertisement to some LoadBalancer addresses,
+	// such as those of its pools (nil: every address).
+	Selects func(netip.Addr) bool
 }
 
 // Validate checks the aggregation lengths and peer names.
@@ -147,6 +150,32 @@ func Announcements(state model.State, node NodeStatus, adv AdvertisementConfig) 
 	return announce(state, adv)
 }
 
+// AnnouncementsOf combines several advertisements: each announces the
+// addresses it selects, on the nodes it selects; when two cover the same
+// prefix, the first in advs wins. The result is sorted by prefix.
+func AnnouncementsOf(state model.State, node NodeStatus, advs []AdvertisementConfig) []Advertisement {
+	return union(advs, func(adv AdvertisementConfig) []Advertisement { return Announcements(state, node, adv) })
+}
+
+// union merges per-advertisement results, first advertisement first.
+func union(advs []AdvertisementConfig, each func(AdvertisementConfig) []Advertisement) []Advertisement {
+	if len(advs) == 1 {
+		return each(advs[0])
+	}
+	seen := make(map[netip.Prefix]bool)
+	var out []Advertisement
+	for _, adv := range advs {
+		for _, a := range each(adv) {
+			if !seen[a.Prefix] {
+				seen[a.Prefix] = true
+				out = append(out, a)
+			}
+		}
+	}
+	SortAdvertisements(out)
+	return out
+}
+
 // announce applies the per-service rules, ignoring node eligibility.
 func announce(state model.State, adv AdvertisementConfig) []Advertisement {
 	prefixes := make(map[netip.Prefix]bool)
@@ -157,6 +186,9 @@ func announce(state model.State, adv AdvertisementConfig) []Advertisement {
 		local := ExternalPolicy(svc) == PolicyLocal
 		for _, f := range svc.Frontends {
 			if f.Kind != model.LoadBalancer || !f.Addr.IsValid() {
+				continue
+			}
+			if adv.Selects != nil && !adv.Selects(f.Addr) {
 				continue
 			}
 			addr := f.Addr.Unmap().WithZone("")

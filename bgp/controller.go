@@ -69,6 +69,10 @@ type ControllerConfig struct {
 type Input struct {
 	State model.State
 	Node  NodeStatus
+	// Advertisements, when not empty, replace ControllerConfig's single
+	// Advertisement (several advertisements, each selecting its pools'
+	// addresses; configuration changes without a restart).
+	Advertisements []AdvertisementConfig
 	// Peers are all configured peers; those whose NodeSelector does not
 	// match Node are not used.
 	Peers []Peer
@@ -130,7 +134,7 @@ func (c *Controller) Update(ctx context.Context, in Input) error {
 	c.in = in
 	wasEligible := c.eligible && c.haveIn
 	c.haveIn = true
-	eligible, why := NodeEligible(in.Node, c.cfg.Advertisement)
+	eligible, why := c.eligibleLocked()
 	c.eligible = eligible
 	switch {
 	case eligible && c.draining:
@@ -199,6 +203,28 @@ func (c *Controller) drainExpired(gen uint64) {
 	}
 }
 
+// advsLocked are the advertisements in force.
+func (c *Controller) advsLocked() []AdvertisementConfig {
+	if len(c.in.Advertisements) > 0 {
+		return c.in.Advertisements
+	}
+	return []AdvertisementConfig{c.cfg.Advertisement}
+}
+
+// eligibleLocked: the node announces while at least one advertisement
+// selects it.
+func (c *Controller) eligibleLocked() (bool, string) {
+	var why string
+	for _, adv := range c.advsLocked() {
+		ok, w := NodeEligible(c.in.Node, adv)
+		if ok {
+			return true, ""
+		}
+		why = w
+	}
+	return false, why
+}
+
 // desiredLocked returns the advertisements for the current input.
 func (c *Controller) desiredLocked(peers []Peer) []Advertisement {
 	var advs []Advertisement
@@ -206,14 +232,15 @@ func (c *Controller) desiredLocked(peers []Peer) []Advertisement {
 		// What the node would announce if it were still eligible, limited
 		// to what it announced when the drain started: services that go
 		// away are withdrawn, new ones are not announced.
-		for _, a := range announce(c.in.State, c.cfg.Advertisement) {
+		all := union(c.advsLocked(), func(adv AdvertisementConfig) []Advertisement { return announce(c.in.State, adv) })
+		for _, a := range all {
 			if c.drainSet[a.Prefix] {
 				advs = append(advs, a)
 			}
 		}
 		advs = GracefulShutdown(advs)
 	} else {
-		advs = Announcements(c.in.State, c.in.Node, c.cfg.Advertisement)
+		advs = AnnouncementsOf(c.in.State, c.in.Node, c.advsLocked())
 	}
 	return RestrictToPeers(advs, peers)
 }

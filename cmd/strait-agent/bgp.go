@@ -7,7 +7,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -36,8 +38,65 @@ type bgpAgent struct {
 	src     source.Source
 	ctrl    *bgp.Controller
 	speaker *gobgp.Speaker
-	peers   []bgp.Peer
 	drain   time.Duration
+	load    func(context.Context) (bgpconfig.Config, error)
+
+	mu      sync.Mutex
+	peers   []bgp.Peer
+	advs    []bgp.AdvertisementConfig
+	lastErr string
+}
+
+// advertisementsOf turns validated BGPAdvertisements into announce
+// configurations, each selecting the addresses of its pools. Without any
+// advertisement nothing is announced (as MetalLB).
+func advertisementsOf(bc bgpconfig.Config) []bgp.AdvertisementConfig {
+	var out []bgp.AdvertisementConfig
+	for _, ad := range bc.Advertisements {
+		cfg := ad.Config
+		pools := ad.Pools
+		cfg.Selects = func(a netip.Addr) bool {
+			p, ok := bc.PoolOf(a)
+			return ok && slices.Contains(pools, p.Name)
+		}
+		out = append(out, cfg)
+	}
+	if len(out) == 0 {
+		out = append(out, bgp.AdvertisementConfig{Selects: func(netip.Addr) bool { return false }})
+	}
+	return out
+}
+
+// reload reads the configuration again; bad objects are left out and
+// logged once per distinct error.
+func (a *bgpAgent) reload(ctx context.Context) {
+	bc, err := a.load(ctx)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if msg != a.lastErr && msg != "" {
+		a.log.Warn("BGP configuration has errors; the valid objects are used", zap.Error(err))
+	}
+	a.lastErr = msg
+	a.peers, a.advs = bc.Peers, advertisementsOf(bc)
+}
+
+// watchConfig reloads the configuration every interval, so peers, pools and
+// advertisements change without a restart (applied at the next sync).
+func (a *bgpAgent) watchConfig(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			a.reload(ctx)
+		}
+	}
 }
 
 // loadBGPConfig reads strait.io objects from the standalone directory.
@@ -92,42 +151,31 @@ func loadBGPConfigFromCluster(ctx context.Context, dyn dynamic.Interface, client
 	return c, errors.Join(append(errs, c.Err())...)
 }
 
-// newBGPAgent returns nil when no peer is configured. The configuration is
-// read at start (standalone directory, or the cluster's strait.io objects).
+// newBGPAgent returns nil when no peer is configured at start.
 func newBGPAgent(ctx context.Context, log *zap.Logger, cfg Config, src source.Source, nodeIP netip.Addr,
 	dyn dynamic.Interface, client kubernetes.Interface) (*bgpAgent, error) {
-	var bc bgpconfig.Config
-	var err error
+	a := &bgpAgent{log: log, node: cfg.NodeName, src: src, drain: cfg.BGPDrainTime.Duration}
 	if cfg.Standalone != "" {
-		bc, err = loadBGPConfig(cfg.Standalone)
+		a.load = func(context.Context) (bgpconfig.Config, error) { return loadBGPConfig(cfg.Standalone) }
 	} else {
-		bc, err = loadBGPConfigFromCluster(ctx, dyn, client)
+		a.load = func(ctx context.Context) (bgpconfig.Config, error) { return loadBGPConfigFromCluster(ctx, dyn, client) }
 	}
-	if err != nil {
-		// Bad objects are left out; the valid rest is used.
-		log.Warn("BGP configuration has errors", zap.Error(err))
-	}
-	if len(bc.Peers) == 0 {
+	a.reload(ctx)
+	if len(a.peers) == 0 {
 		return nil, nil
-	}
-	var adv bgp.AdvertisementConfig
-	if len(bc.Advertisements) > 0 {
-		adv = bc.Advertisements[0].Config
-		if len(bc.Advertisements) > 1 {
-			log.Warn("several BGPAdvertisements: using the first", zap.String("name", bc.Advertisements[0].Name))
-		}
 	}
 	sp, err := gobgp.New(ctx, gobgp.Config{NodeIP: nodeIP, Logger: log.Named("gobgp")})
 	if err != nil {
 		return nil, err
 	}
-	a := &bgpAgent{log: log, node: cfg.NodeName, src: src, speaker: sp, peers: bc.Peers, drain: cfg.BGPDrainTime.Duration}
-	a.ctrl = bgp.NewController(sp, bgp.ControllerConfig{Advertisement: adv, DrainTime: a.drain, Logger: log})
+	a.speaker = sp
+	a.ctrl = bgp.NewController(sp, bgp.ControllerConfig{DrainTime: a.drain, Logger: log})
 	var names []string
-	for _, p := range bc.Peers {
+	for _, p := range a.peers {
 		names = append(names, p.String())
 	}
-	log.Info("BGP speaker started", zap.Stringer("routerID", nodeIP), zap.String("peers", strings.Join(names, ", ")))
+	log.Info("BGP speaker started", zap.Stringer("routerID", nodeIP), zap.String("peers", strings.Join(names, ", ")),
+		zap.Int("advertisements", len(a.advs)))
 	return a, nil
 }
 
@@ -141,7 +189,10 @@ func (a *bgpAgent) nodeStatus() bgp.NodeStatus {
 
 // update announces what state says this node should.
 func (a *bgpAgent) update(ctx context.Context, state model.State) {
-	if err := a.ctrl.Update(ctx, bgp.Input{State: state, Node: a.nodeStatus(), Peers: a.peers}); err != nil && !errors.Is(err, bgp.ErrShutDown) {
+	a.mu.Lock()
+	in := bgp.Input{State: state, Node: a.nodeStatus(), Peers: a.peers, Advertisements: a.advs}
+	a.mu.Unlock()
+	if err := a.ctrl.Update(ctx, in); err != nil && !errors.Is(err, bgp.ErrShutDown) {
 		a.log.Warn("BGP update failed; retried on the next sync", zap.Error(err))
 	}
 }

@@ -250,6 +250,7 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 			return err
 		}
 		node.bgp = ba.speaker
+		g.Go(func() error { return ba.watchConfig(gctx, 10*time.Second) })
 	}
 	p, err := proxier.New(log, proxier.Config{
 		NodeName:          cfg.NodeName,
