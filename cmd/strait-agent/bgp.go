@@ -45,6 +45,7 @@ type bgpAgent struct {
 	peers   []bgp.Peer
 	advs    []bgp.AdvertisementConfig
 	lastErr string
+	state   *model.State // last programmed state
 }
 
 // advertisementsOf turns validated BGPAdvertisements into announce
@@ -95,6 +96,12 @@ func (a *bgpAgent) watchConfig(ctx context.Context, every time.Duration) error {
 			return nil
 		case <-t.C:
 			a.reload(ctx)
+			a.mu.Lock()
+			st := a.state
+			a.mu.Unlock()
+			if st != nil {
+				a.update(ctx, *st)
+			}
 		}
 	}
 }
@@ -190,6 +197,7 @@ func (a *bgpAgent) nodeStatus() bgp.NodeStatus {
 // update announces what state says this node should.
 func (a *bgpAgent) update(ctx context.Context, state model.State) {
 	a.mu.Lock()
+	a.state = &state
 	in := bgp.Input{State: state, Node: a.nodeStatus(), Peers: a.peers, Advertisements: a.advs}
 	a.mu.Unlock()
 	if err := a.ctrl.Update(ctx, in); err != nil && !errors.Is(err, bgp.ErrShutDown) {
