@@ -46,7 +46,7 @@ type AdvertisementConfig struct {
 	NodeSelector labels.Selector
 	// Selects limits the advertisement to some LoadBalancer addresses,
 	// such as those of its pools (nil: every address).
-	Selects func(netip.Addr) bool
+	Selects func(netip.Addr) bool `json:"-"`
 }
 
 // Validate checks the aggregation lengths and peer names.

@@ -80,3 +80,20 @@ func TestControllerTakesAdvertisementsFromInput(t *testing.T) {
 	})
 	h.expect("a second advertisement added", "198.51.100.10/32", "203.0.113.10/32")
 }
+
+func TestSessionStateText(t *testing.T) {
+	for _, st := range bgp.SessionStates() {
+		b, err := st.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back bgp.SessionState
+		if err := back.UnmarshalText(b); err != nil || back != st {
+			t.Errorf("%v: round trip gave %v, %v", st, back, err)
+		}
+	}
+	var s bgp.SessionState
+	if err := s.UnmarshalText([]byte("flapping")); err == nil {
+		t.Error("unknown state accepted")
+	}
+}

@@ -370,6 +370,17 @@ func (s SessionState) String() string {
 // "Established" rather than a number.
 func (s SessionState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads what MarshalText wrote.
+func (s *SessionState) UnmarshalText(b []byte) error {
+	for _, st := range SessionStates() {
+		if st.String() == string(b) {
+			*s = st
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown BGP session state %q", b)
+}
+
 // SessionStates lists every state, in FSM order.
 func SessionStates() []SessionState {
 	return []SessionState{SessionUnknown, SessionIdle, SessionConnect, SessionActive, SessionOpenSent, SessionOpenConfirm, SessionEstablished}
