@@ -68,8 +68,12 @@ func (p *Programmer) addService(d *desired, svc *model.Service) error {
 	if err != nil {
 		return fmt.Errorf("service %s: allocate service id: %w", svc.Name, err)
 	}
-	backends := slices.Clone(svc.Backends)
-	slices.SortFunc(backends, func(a, b model.Backend) int { return a.Key().Compare(b.Key()) })
+	byKey := func(a, b model.Backend) int { return a.Key().Compare(b.Key()) }
+	backends := svc.Backends // canonical states arrive sorted
+	if !slices.IsSortedFunc(backends, byKey) {
+		backends = slices.Clone(backends)
+		slices.SortFunc(backends, byKey)
+	}
 	keys := make([]model.BackendKey, len(backends))
 	ids := make([]uint32, len(backends))
 	for i, b := range backends {

@@ -262,6 +262,11 @@ func (p *Programmer) releaseUnused(d *desired, wanted map[model.ServiceName]bool
 	if p.cur == nil {
 		return
 	}
+	// d's ids are a subset of the allocated ones: equal counts mean there
+	// is nothing to release (the common case of a sync with no deletion).
+	if len(d.services) == p.svcIDs.Len() && len(d.backends) == p.beIDs.Len() && len(p.restored) == 0 {
+		return
+	}
 	var svcNames []model.ServiceName
 	for name := range p.svcIDs.All() {
 		svcNames = append(svcNames, name)
