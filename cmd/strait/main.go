@@ -31,7 +31,7 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "maps":
-		err = maps(os.Args[2:])
+		err = maps(os.Stdout, os.Args[2:])
 	case "status":
 		err = status(os.Args[2:])
 	default:
@@ -43,7 +43,7 @@ func main() {
 	}
 }
 
-func maps(args []string) error {
+func maps(w io.Writer, args []string) error {
 	fs := flag.NewFlagSet("maps", flag.ExitOnError)
 	dir := fs.String("pin-dir", loader.DefaultPinDir, "the agent's pin directory")
 	_ = fs.Parse(args)
@@ -60,8 +60,8 @@ func maps(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Print(s)
-	return nil
+	_, err = io.WriteString(w, s)
+	return err
 }
 
 func status(args []string) error {
