@@ -229,6 +229,42 @@ int strait_xdp(struct xdp_md *ctx)
 	return xdp_new_flow(ctx, &p, cfg, fe, now);
 }
 
+/* The common start of the tc programs: parse (headers pulled linear),
+ * read the config and look the packet's 5-tuple up in conntrack. *ct is
+ * NULL when there is no live entry. Returns 0 for packets to leave alone. */
+static __always_inline int tc_begin(struct __sk_buff *skb, struct pkt *p, struct lb_config **cfg,
+				    __u64 *now, struct ct_val **ct)
+{
+	struct ct_key k;
+
+	skb_pull_headers(skb);
+	if (parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, p) != PARSE_OK)
+		return 0;
+	*cfg = get_config();
+	if (!*cfg)
+		return 0;
+	*now = bpf_ktime_get_coarse_ns();
+	ct_key_of(p, &k);
+	*ct = bpf_map_lookup_elem(&conntrack, &k);
+	if (*ct && ct_expired(*cfg, p->proto, *ct, *now))
+		*ct = 0;
+	return 1;
+}
+
+/* A packet without a live entry: a new east-west flow if it is addressed
+ * to a frontend. */
+static __always_inline int tc_new_flow(struct __sk_buff *skb, struct pkt *p, const struct lb_config *cfg,
+				       __u64 now, enum ew_hook hook)
+{
+	struct frontend_val *fe = frontend_of(p);
+
+	if (!fe) {
+		ew_forget_stale(p);
+		return TCX_NEXT;
+	}
+	return ew_new_flow(skb, p, cfg, fe, now, hook);
+}
+
 /* Egress of the uplink. Replies from local backends of XDP-balanced flows
  * get the frontend's address back before they leave the node. Packets of
  * host processes (and of pods on devices without the pod program) to a
@@ -239,21 +275,12 @@ int strait_tc_egress(struct __sk_buff *skb)
 {
 	struct lb_config *cfg;
 	struct pkt p;
-	struct ct_key k;
 	struct ct_val *ct;
-	struct frontend_val *fe;
 	__u64 now;
 
-	skb_pull_headers(skb);
-	if (parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p) != PARSE_OK)
+	if (!tc_begin(skb, &p, &cfg, &now, &ct))
 		return TCX_NEXT;
-	cfg = get_config();
-	if (!cfg)
-		return TCX_NEXT;
-	now = bpf_ktime_get_coarse_ns();
-	ct_key_of(&p, &k);
-	ct = bpf_map_lookup_elem(&conntrack, &k);
-	if (ct && !ct_expired(cfg, p.proto, ct, now)) {
+	if (ct) {
 		if (ct->flags & CT_F_EGRESS) {
 			ct_touch(ct, &p, now);
 			if ((ct->flags & CT_F_REWRITE_SRC) && skb_rewrite(skb, &p, 1, ct->saddr, ct->sport))
@@ -267,12 +294,7 @@ int strait_tc_egress(struct __sk_buff *skb)
 			return ew_apply(skb, &p, ct, EW_FROM_HOST);
 		}
 	}
-	fe = frontend_of(&p);
-	if (!fe) {
-		ew_forget_stale(&p);
-		return TCX_NEXT;
-	}
-	return ew_new_flow(skb, &p, cfg, fe, now, EW_FROM_HOST);
+	return tc_new_flow(skb, &p, cfg, now, EW_FROM_HOST);
 }
 
 /* Ingress of a pod's host-side device: packets from the pod. East-west
@@ -283,31 +305,17 @@ int strait_tc_pod(struct __sk_buff *skb)
 {
 	struct lb_config *cfg;
 	struct pkt p;
-	struct ct_key k;
 	struct ct_val *ct;
-	struct frontend_val *fe;
 	__u64 now;
 
-	skb_pull_headers(skb);
-	if (parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &p) != PARSE_OK)
+	if (!tc_begin(skb, &p, &cfg, &now, &ct))
 		return TCX_NEXT;
-	cfg = get_config();
-	if (!cfg)
-		return TCX_NEXT;
-	now = bpf_ktime_get_coarse_ns();
-	ct_key_of(&p, &k);
-	ct = bpf_map_lookup_elem(&conntrack, &k);
-	if (ct && (ct->flags & CT_F_EW) && !ct_expired(cfg, p.proto, ct, now)) {
+	if (ct && (ct->flags & CT_F_EW)) {
 		ct_touch(ct, &p, now);
 		count_global((ct->flags & CT_F_REVERSE) ? G_TC_REVERSE_NAT : G_EW_HIT);
 		return ew_apply(skb, &p, ct, EW_FROM_POD);
 	}
-	fe = frontend_of(&p);
-	if (!fe) {
-		ew_forget_stale(&p);
-		return TCX_NEXT;
-	}
-	return ew_new_flow(skb, &p, cfg, fe, now, EW_FROM_POD);
+	return tc_new_flow(skb, &p, cfg, now, EW_FROM_POD);
 }
 
 /* Socket-level balancing (see include/sock.h). Every hook allows the
