@@ -8,12 +8,10 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/straitlb/strait/dataplane/flowhash"
 	"github.com/straitlb/strait/dataplane/lbmap"
 	"github.com/straitlb/strait/dataplane/loader"
-	"github.com/straitlb/strait/dataplane/loader/loadertest"
 	"github.com/straitlb/strait/dataplane/program"
 	"github.com/straitlb/strait/dataplane/testrun"
 	"github.com/straitlb/strait/internal/pkt"
@@ -152,22 +150,7 @@ func ewSteps() []ewStep {
 
 func ewSetup(t *testing.T) (*Fixture, *loader.Datapath, *program.Programmer, int) {
 	t.Helper()
-	d := loadertest.Load(t, loadertest.PinDir(t))
-	fx, err := NewFixture()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fx.NS.Close() })
-	p, err := program.New(zaptest.NewLogger(t), d.Maps, program.Config{SNATPortMin: snatMin, SNATPortMax: snatMax})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.SetIfaces([]program.Iface{{Index: fx.Ifindex, SNATAddr: model.BackendKey{Addr: NodeIP}}}); err != nil {
-		t.Fatal(err)
-	}
-	if res, err := p.Apply(ewState()); err != nil || len(res.Failed) > 0 {
-		t.Fatalf("apply: %v %v", err, res.Failed)
-	}
+	fx, d, p := setup(t, ewState())
 	var podIdx int
 	if err := fx.NS.Do(func() error {
 		var err error

@@ -232,7 +232,9 @@ func ipv6Frame() []byte {
 	return b
 }
 
-func setup(t *testing.T) (*Fixture, *loader.Datapath) {
+// setup loads a private datapath, builds the fixture namespace and
+// programs state.
+func setup(t *testing.T, state model.State) (*Fixture, *loader.Datapath, *program.Programmer) {
 	t.Helper()
 	d := loadertest.Load(t, loadertest.PinDir(t))
 	fx, err := NewFixture()
@@ -247,15 +249,14 @@ func setup(t *testing.T) (*Fixture, *loader.Datapath) {
 	if err := p.SetIfaces([]program.Iface{{Index: fx.Ifindex, SNATAddr: model.BackendKey{Addr: NodeIP}}}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := p.Apply(goldenState())
-	if err != nil || len(res.Failed) > 0 {
+	if res, err := p.Apply(state); err != nil || len(res.Failed) > 0 {
 		t.Fatalf("apply: %v %v", err, res.Failed)
 	}
-	return fx, d
+	return fx, d, p
 }
 
 func TestPrivilegedGoldenPackets(t *testing.T) {
-	fx, d := setup(t)
+	fx, d, _ := setup(t, goldenState())
 	objs := d.Objects()
 	for _, s := range steps() {
 		var verdict uint32
