@@ -130,6 +130,58 @@ func single(prog *ebpf.Program, frames [][]byte, n int) (float64, error) {
 	return float64(total.Nanoseconds()) / float64(n), nil
 }
 
+// paths are the frames one program is measured with.
+type paths struct {
+	prefix    string   // of the result names
+	syn       []byte   // creates the established flow
+	est       []byte   // a packet of that flow
+	estSingle bool     // also measure est with single runs
+	miss      []byte   // not for a service
+	news      [][]byte // distinct new flows
+	newName   string
+}
+
+// measure runs prog and the no-op on ps: established and miss with the
+// repeat method, new flows (and optionally established) with single runs.
+// It also returns the no-op's cost by each method.
+func measure(prog, noop *ebpf.Program, o Options, ps paths) (out []Result, noopRepeat, noopSingle float64, err error) {
+	if _, _, err = prog.Benchmark(ps.syn, 1, nil); err != nil {
+		return nil, 0, 0, err
+	}
+	if noopRepeat, err = repeat(noop, ps.est, o.Repeat); err != nil {
+		return nil, 0, 0, err
+	}
+	add := func(name, method string, ns, base float64, n int) {
+		out = append(out, Result{Name: ps.prefix + name, Method: method, Ns: ns, NoopNs: base, Ratio: ns / base, Packets: n})
+	}
+	for _, c := range []struct {
+		name  string
+		frame []byte
+	}{{"established flow", ps.est}, {"not a service (pass)", ps.miss}} {
+		ns, err := repeat(prog, c.frame, o.Repeat)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		add(c.name, "repeat", ns, noopRepeat, o.Repeat)
+	}
+	if noopSingle, err = single(noop, ps.news, o.Singles); err != nil {
+		return nil, 0, 0, err
+	}
+	if ps.estSingle {
+		ns, err := single(prog, [][]byte{ps.est}, o.Singles)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		add("established flow", "single", ns, noopSingle, o.Singles)
+	}
+	ns, err := single(prog, ps.news, o.Singles)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	add(ps.newName, "single", ns, noopSingle, o.Singles)
+	return out, noopRepeat, noopSingle, nil
+}
+
 // Run programs State into dp's maps and measures.
 func Run(log *zap.Logger, dp *loader.Datapath, o Options) ([]Result, error) {
 	if o.Repeat == 0 {
@@ -155,46 +207,19 @@ func Run(log *zap.Logger, dp *loader.Datapath, o Options) ([]Result, error) {
 	defer noop.Close()
 	xdp := dp.Objects().StraitXdp
 
-	var out []Result
-	est := frame(40000, 80, pkt.ACK)
-	if _, _, err := xdp.Benchmark(frame(40000, 80, pkt.SYN), 1, nil); err != nil { // create the flow
-		return nil, err
-	}
-	noopNs, err := repeat(noop, est, o.Repeat)
-	if err != nil {
-		return nil, err
-	}
-	estNs, err := repeat(xdp, est, o.Repeat)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, Result{Name: "established flow", Method: "repeat", Ns: estNs, NoopNs: noopNs, Ratio: estNs / noopNs, Packets: o.Repeat})
-	missNs, err := repeat(xdp, pkt.Frame{SrcMAC: mac1, DstMAC: mac2, Src: client, Dst: netip.MustParseAddr("192.0.2.250"), SPort: 1, DPort: 22, Proto: 6, Flags: pkt.ACK}.Bytes(), o.Repeat)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, Result{Name: "not a service (pass)", Method: "repeat", Ns: missNs, NoopNs: noopNs, Ratio: missNs / noopNs, Packets: o.Repeat})
-
 	frames := make([][]byte, o.Singles)
 	for i := range frames {
 		frames[i] = frame(uint16(1024+i%60000), 81, pkt.SYN)
 	}
-	noop1, err := single(noop, frames, o.Singles)
+	est := frame(40000, 80, pkt.ACK)
+	out, noopNs, noop1, err := measure(xdp, noop, o, paths{
+		syn: frame(40000, 80, pkt.SYN), est: est, estSingle: true, news: frames,
+		miss:    pkt.Frame{SrcMAC: mac1, DstMAC: mac2, Src: client, Dst: netip.MustParseAddr("192.0.2.250"), SPort: 1, DPort: 22, Proto: 6, Flags: pkt.ACK}.Bytes(),
+		newName: "new flow (CT miss+insert)",
+	})
 	if err != nil {
 		return nil, err
 	}
-	est1, err := single(xdp, [][]byte{est}, o.Singles)
-	if err != nil {
-		return nil, err
-	}
-	new1, err := single(xdp, frames, o.Singles)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out,
-		Result{Name: "established flow", Method: "single", Ns: est1, NoopNs: noop1, Ratio: est1 / noop1, Packets: o.Singles},
-		Result{Name: "new flow (CT miss+insert)", Method: "single", Ns: new1, NoopNs: noop1, Ratio: new1 / noop1, Packets: o.Singles},
-	)
 	if o.Ref != nil {
 		if err := o.Ref.Insert(append([][]byte{est}, frames...)); err != nil {
 			return nil, err

@@ -84,39 +84,17 @@ func RunTC(log *zap.Logger, dp *loader.Datapath, o Options) ([]Result, error) {
 	defer noop.Close()
 	tc := dp.Objects().StraitTcPod
 
-	var out []Result
-	est := podFrame(tcCIP, 40000, 80, pkt.ACK)
-	if _, _, err := tc.Benchmark(podFrame(tcCIP, 40000, 80, pkt.SYN), 1, nil); err != nil {
-		return nil, err
-	}
-	noopNs, err := repeat(noop, est, o.Repeat)
-	if err != nil {
-		return nil, err
-	}
-	estNs, err := repeat(tc, est, o.Repeat)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, Result{Name: "tc: established flow", Method: "repeat", Ns: estNs, NoopNs: noopNs, Ratio: estNs / noopNs, Packets: o.Repeat})
-	missNs, err := repeat(tc, podFrame(netip.MustParseAddr("198.18.9.200"), 1, 8080, pkt.ACK), o.Repeat)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, Result{Name: "tc: not a service (pass)", Method: "repeat", Ns: missNs, NoopNs: noopNs, Ratio: missNs / noopNs, Packets: o.Repeat})
-
 	frames := make([][]byte, o.Singles)
 	for i := range frames {
 		frames[i] = podFrame(tcCIP, uint16(1024+i%60000), 81, pkt.SYN)
 	}
-	noop1, err := single(noop, frames, o.Singles)
+	out, _, _, err := measure(tc, noop, o, paths{
+		prefix: "tc: ", syn: podFrame(tcCIP, 40000, 80, pkt.SYN), est: podFrame(tcCIP, 40000, 80, pkt.ACK),
+		miss: podFrame(netip.MustParseAddr("198.18.9.200"), 1, 8080, pkt.ACK), news: frames,
+		newName: "new flow (CT miss+2 inserts)",
+	})
 	if err != nil {
 		return nil, err
 	}
-	new1, err := single(tc, frames, o.Singles)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, Result{Name: "tc: new flow (CT miss+2 inserts)", Method: "single", Ns: new1,
-		NoopNs: noop1, Ratio: new1 / noop1, Packets: o.Singles})
 	return out, nil
 }
