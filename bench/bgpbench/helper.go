@@ -1,10 +1,7 @@
 package bgpbench
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/straitlb/strait/bgp"
 	"github.com/straitlb/strait/bgp/gobgp"
+	"github.com/straitlb/strait/internal/linerpc"
 )
 
 // Speaker kinds a helper runs.
@@ -64,21 +62,13 @@ type setter interface {
 // serves JSON-line requests from in until in closes.
 func ServeHelper(in io.Reader, out io.Writer) error {
 	ctx := context.Background()
-	dec, enc := json.NewDecoder(bufio.NewReader(in)), json.NewEncoder(out)
 	var sp setter
 	defer func() {
 		if sp != nil {
 			sp.close()
 		}
 	}()
-	for {
-		var req request
-		if err := dec.Decode(&req); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("decode request: %w", err)
-		}
+	return linerpc.Serve(in, out, func(req request) (response, bool) {
 		var resp response
 		var err error
 		switch {
@@ -96,10 +86,8 @@ func ServeHelper(in io.Reader, out io.Writer) error {
 		if err != nil {
 			resp.Err = err.Error()
 		}
-		if err := enc.Encode(resp); err != nil {
-			return err
-		}
-	}
+		return resp, false
+	})
 }
 
 func startSpeaker(ctx context.Context, req request) (setter, error) {

@@ -1,10 +1,8 @@
 package interop
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/straitlb/strait/bgp"
 	"github.com/straitlb/strait/bgp/gobgp"
+	"github.com/straitlb/strait/internal/linerpc"
 	"github.com/straitlb/strait/internal/netlab"
 )
 
@@ -61,7 +60,6 @@ func runHelper(in io.Reader, out io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	dec, enc := json.NewDecoder(bufio.NewReader(in)), json.NewEncoder(out)
 	var speaker *gobgp.Speaker
 	var ctl *bgp.Controller
 	defer func() {
@@ -69,14 +67,7 @@ func runHelper(in io.Reader, out io.Writer) error {
 			speaker.Close()
 		}
 	}()
-	for {
-		var req request
-		if err := dec.Decode(&req); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("decode request: %w", err)
-		}
+	return linerpc.Serve(in, out, func(req request) (response, bool) {
 		var resp response
 		var err error
 		switch {
@@ -105,13 +96,8 @@ func runHelper(in io.Reader, out io.Writer) error {
 		if err != nil {
 			resp.Err = err.Error()
 		}
-		if err := enc.Encode(resp); err != nil {
-			return err
-		}
-		if req.Op == "close" {
-			return nil
-		}
-	}
+		return resp, req.Op == "close"
+	})
 }
 
 // node is a Strait speaker running in a child process inside a namespace.
