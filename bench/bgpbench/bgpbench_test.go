@@ -58,14 +58,15 @@ func TestPrefix(t *testing.T) {
 
 // TestPrivilegedBGPBench runs both speakers against FRR with small numbers
 // and checks only correctness: Run fails unless every route appears in, and
-// disappears from, the tor kernel table.
+// disappears from, the tor kernel table, and every change must be seen at
+// each observation point (UPDATE at FRR, BGP table, kernel table) in order.
 func TestPrivilegedBGPBench(t *testing.T) {
 	netlab.RequirePrivileged(t)
 	var log strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	res, err := Run(ctx, Options{
-		Changes: 5, Prefixes: 200,
+		Changes: 5, Prefixes: 200, Background: 20,
 		Helper: []string{os.Args[0], "-test.run=^$"}, HelperEnv: []string{helperEnv + "=1"},
 		HelperLog: &syncWriter{b: &log},
 		Logf:      t.Logf,
@@ -82,5 +83,28 @@ func TestPrivilegedBGPBench(t *testing.T) {
 		if s.Add.N != 5 || s.Withdraw.N != 5 || s.Bulk <= 0 || s.BulkWithdraw <= 0 {
 			t.Errorf("%s: incomplete result %+v", s.Kind, s)
 		}
+		for _, p := range []struct {
+			what                   string
+			receipt, table, kernel Stats
+			inBGPD, inZebra        Stats
+		}{
+			{"add", s.AddReceipt, s.AddBGPTable, s.Add, s.AddInBGPD, s.AddInZebra},
+			{"withdraw", s.WithdrawReceipt, s.WithdrawBGPTable, s.Withdraw, s.WithdrawInBGPD, s.WithdrawInZebra},
+		} {
+			if p.receipt.N != 5 || p.table.N != 5 || p.inBGPD.N != 5 || p.inZebra.N != 5 {
+				t.Errorf("%s %s: points missing: receipt %v, BGP table %v, in bgpd %v, in zebra %v (notes %q)",
+					s.Kind, p.what, p.receipt, p.table, p.inBGPD, p.inZebra, s.Notes)
+			}
+			if p.receipt.P50 <= 0 || p.receipt.P50 > p.table.P50 || p.table.P50 > p.kernel.P50 {
+				t.Errorf("%s %s: points out of order: receipt %v, BGP table %v, kernel %v", s.Kind, p.what, p.receipt, p.table, p.kernel)
+			}
+		}
+		if s.BulkReceipt <= 0 || s.BulkReceipt > s.Bulk || s.BulkWithdrawReceipt <= 0 || s.BulkWithdrawReceipt > s.BulkWithdraw {
+			t.Errorf("%s: bulk at FRR %v (kernel %v), withdrawn %v (kernel %v); notes %q",
+				s.Kind, s.BulkReceipt, s.Bulk, s.BulkWithdrawReceipt, s.BulkWithdraw, s.Notes)
+		}
+	}
+	if len(res.Targets) != 3 {
+		t.Errorf("targets %+v", res.Targets)
 	}
 }

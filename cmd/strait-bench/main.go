@@ -80,13 +80,19 @@ func runBGP(ctx context.Context, args []string) error {
 	changes := fs.Int("changes", 50, "single-prefix additions (then removals) to time")
 	prefixes := fs.Int("prefixes", 10000, "prefixes in the bulk step")
 	jsonOut := fs.Bool("json", false, "also print the result as JSON")
+	background := fs.Int("background", 1, "prefixes already advertised while the single changes are timed")
+	var frrConfig []string
+	fs.Func("frr-config", "extra global line for the tor's frr.conf, e.g. 'zebra work-queue 0' (repeatable)", func(s string) error {
+		frrConfig = append(frrConfig, s)
+		return nil
+	})
 	_ = fs.Parse(args)
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	res, err := bgpbench.Run(ctx, bgpbench.Options{Changes: *changes, Prefixes: *prefixes,
-		Helper: []string{self, "bgp-helper"}, HelperLog: os.Stderr,
+		Helper: []string{self, "bgp-helper"}, HelperLog: os.Stderr, FRRConfig: frrConfig, Background: *background,
 		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }})
 	if err != nil {
 		return err

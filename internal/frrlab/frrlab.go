@@ -28,6 +28,14 @@ type Config struct {
 	ASN       uint32
 	RouterID  netip.Addr
 	Neighbors []Neighbor
+	// Global holds extra global configuration lines, written before
+	// "router bgp" (e.g. "log timestamp precision 6", "zebra work-queue
+	// 0"). zebra and bgpd read the same file: each ignores the other's
+	// commands (with a warning in its log).
+	Global []string
+	// LogLevel is the level of the daemons' logs (see LogPath; default
+	// informational). "debugging" lets `debug ...` commands log.
+	LogLevel string
 }
 
 // FRR is a running zebra + bgpd.
@@ -38,7 +46,15 @@ type FRR struct {
 
 func (c Config) render() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "frr defaults traditional\nhostname tor\nlog stdout informational\n!\nrouter bgp %d\n bgp router-id %s\n", c.ASN, c.RouterID)
+	level := c.LogLevel
+	if level == "" {
+		level = "informational"
+	}
+	fmt.Fprintf(&b, "frr defaults traditional\nhostname tor\nlog stdout %s\n", level)
+	for _, l := range c.Global {
+		fmt.Fprintf(&b, "%s\n", l)
+	}
+	fmt.Fprintf(&b, "!\nrouter bgp %d\n bgp router-id %s\n", c.ASN, c.RouterID)
 	b.WriteString(" no bgp ebgp-requires-policy\n no bgp network import-check\n timers bgp 3 9\n")
 	for _, n := range c.Neighbors {
 		fmt.Fprintf(&b, " neighbor %s remote-as %d\n neighbor %s timers connect 1\n", n.Addr, n.ASN, n.Addr)
@@ -112,6 +128,10 @@ func waitFile(path string, timeout time.Duration) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// LogPath returns the file that receives a daemon's log ("zebra" or
+// "bgpd"); it is removed by Close.
+func (f *FRR) LogPath(daemon string) string { return filepath.Join(f.dir, daemon+".log") }
 
 // Vtysh runs one vtysh command against this router.
 func (f *FRR) Vtysh(cmd string) (string, error) {
