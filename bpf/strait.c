@@ -46,10 +46,8 @@ static __always_inline int xdp_apply(struct xdp_md *ctx, struct pkt *p, const st
 {
 	void *data_end = (void *)(long)ctx->data_end;
 
-	if (v->flags & CT_F_REWRITE_DST)
-		xdp_rewrite(p, data_end, 0, v->daddr, v->dport);
-	if (v->flags & CT_F_REWRITE_SRC)
-		xdp_rewrite(p, data_end, 1, v->saddr, v->sport);
+	if (v->flags & (CT_F_REWRITE_DST | CT_F_REWRITE_SRC))
+		xdp_nat(p, data_end, v);
 	if (v->flags & (CT_F_LOCAL | CT_F_EW))
 		return XDP_PASS;
 	return fib_forward(ctx, p);
@@ -183,6 +181,18 @@ static __always_inline int xdp_new_flow(struct xdp_md *ctx, struct pkt *p,
 	return xdp_apply(ctx, p, &fwd);
 }
 
+/* Everything but an established flow: a new flow to a frontend, or a
+ * packet to pass. A function of its own, so the established path's code
+ * is not spread around (and its registers not spilled for) this one. */
+static __noinline int xdp_miss(struct xdp_md *ctx, struct pkt *p, struct lb_config *cfg, __u64 now)
+{
+	struct frontend_val *fe = frontend_of(p);
+
+	if (!fe)
+		return pass_reason(PARSE_OTHER_L4);
+	return xdp_new_flow(ctx, p, cfg, fe, now);
+}
+
 SEC("xdp")
 int strait_xdp(struct xdp_md *ctx)
 {
@@ -190,9 +200,7 @@ int strait_xdp(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct lb_config *cfg;
 	struct pkt p;
-	struct ct_key k;
 	struct ct_val *ct;
-	struct frontend_val *fe;
 	__u64 now;
 	int rc;
 
@@ -200,19 +208,18 @@ int strait_xdp(struct xdp_md *ctx)
 	if (rc != PARSE_OK)
 		return pass_reason(rc);
 	cfg = get_config();
-	if (!cfg)
+	if (unlikely(!cfg))
 		return XDP_PASS;
-	now = bpf_ktime_get_coarse_ns();
+	now = ct_now();
 
 	/* One lookup serves established flows in both directions. */
-	ct_key_of(&p, &k);
-	ct = bpf_map_lookup_elem(&conntrack, &k);
+	ct = bpf_map_lookup_elem(&conntrack, &p.key);
 	/* Entries for tc: replies leaving by the uplink's egress, and
 	 * east-west forward entries (a reply of an east-west flow to a
 	 * remote backend arrives here: its reverse entry is ours). */
-	if (ct && !(ct->flags & CT_F_EGRESS) &&
-	    (ct->flags & (CT_F_EW | CT_F_REVERSE)) != CT_F_EW &&
-	    !ct_expired(cfg, p.proto, ct, now)) {
+	if (likely(ct && !(ct->flags & CT_F_EGRESS) &&
+		   (ct->flags & (CT_F_EW | CT_F_REVERSE)) != CT_F_EW &&
+		   !ct_expired(cfg, p.proto, ct, now))) {
 		ct_touch(ct, &p, now);
 		if (ct->flags & CT_F_REVERSE) {
 			count_global(G_REVERSE_NAT);
@@ -222,11 +229,7 @@ int strait_xdp(struct xdp_md *ctx)
 		}
 		return xdp_apply(ctx, &p, ct);
 	}
-
-	fe = frontend_of(&p);
-	if (!fe)
-		return pass_reason(PARSE_OTHER_L4);
-	return xdp_new_flow(ctx, &p, cfg, fe, now);
+	return xdp_miss(ctx, &p, cfg, now);
 }
 
 /* The common start of the tc programs: parse (headers pulled linear),
@@ -235,17 +238,14 @@ int strait_xdp(struct xdp_md *ctx)
 static __always_inline int tc_begin(struct __sk_buff *skb, struct pkt *p, struct lb_config **cfg,
 				    __u64 *now, struct ct_val **ct)
 {
-	struct ct_key k;
-
 	skb_pull_headers(skb);
 	if (parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, p) != PARSE_OK)
 		return 0;
 	*cfg = get_config();
 	if (!*cfg)
 		return 0;
-	*now = bpf_ktime_get_coarse_ns();
-	ct_key_of(p, &k);
-	*ct = bpf_map_lookup_elem(&conntrack, &k);
+	*now = ct_now();
+	*ct = bpf_map_lookup_elem(&conntrack, &p->key);
 	if (*ct && ct_expired(*cfg, p->proto, *ct, *now))
 		*ct = 0;
 	return 1;

@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Connection tracking on an LRU hash. An entry is live while the time since
  * it was last seen is within the timeout of its protocol and TCP state;
- * last_seen is refreshed at most once a second to keep cache lines quiet. */
+ * last_seen is refreshed at most once a second to keep cache lines quiet.
+ *
+ * Time is CLOCK_MONOTONIC at tick resolution (bpf_ktime_get_coarse_ns),
+ * read through a per-CPU cache keyed by jiffies: the coarse clock moves
+ * only at a tick, and bpf_jiffies64 is inlined by the verifier (one load)
+ * where the helper call costs more than the conntrack lookup's share of a
+ * packet. A cached value may trail another CPU's reading by a tick, so
+ * ages are compared signed: a last_seen slightly in the future is fresh. */
 #ifndef STRAIT_CONNTRACK_H
 #define STRAIT_CONNTRACK_H
 
@@ -15,6 +22,30 @@ static __always_inline struct lb_config *get_config(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&config, &zero);
+}
+
+/* The current time in bpf_ktime_get_coarse_ns() units. */
+static __always_inline __u64 ct_now(void)
+{
+	__u32 zero = 0;
+	struct clock_cache *c = bpf_map_lookup_elem(&clock_cache, &zero);
+	__u64 j = bpf_jiffies64();
+
+	if (unlikely(!c))
+		return bpf_ktime_get_coarse_ns();
+	if (unlikely(c->jiffies != j)) {
+		/* ns first: a reader preempted in between (sock hooks run
+		 * preemptible) sees a matching jiffies only with its ns. */
+		c->ns = bpf_ktime_get_coarse_ns();
+		c->jiffies = j;
+	}
+	return c->ns;
+}
+
+/* now - then > limit, for times that may be a tick out of order. */
+static __always_inline int ct_older(__u64 now, __u64 then, __u64 limit)
+{
+	return (__s64)(now - then) > (__s64)limit;
 }
 
 static __always_inline __u64 ct_timeout(const struct lb_config *cfg, __u8 proto, __u8 state)
@@ -35,7 +66,7 @@ static __always_inline __u64 ct_timeout(const struct lb_config *cfg, __u8 proto,
 static __always_inline int ct_expired(const struct lb_config *cfg, __u8 proto,
 				      const struct ct_val *v, __u64 now)
 {
-	return now - v->last_seen > ct_timeout(cfg, proto, v->state);
+	return ct_older(now, v->last_seen, ct_timeout(cfg, proto, v->state));
 }
 
 static __always_inline void ct_key_of(const struct pkt *p, struct ct_key *k)
@@ -65,10 +96,10 @@ static __always_inline void ct_touch(struct ct_val *v, const struct pkt *p, __u6
 {
 	__u8 next = ct_next_state(v->state, p);
 
-	if (next != v->state) {
+	if (unlikely(next != v->state)) {
 		v->state = next;
 		v->last_seen = now;
-	} else if (now - v->last_seen > NSEC_PER_SEC) {
+	} else if (unlikely(ct_older(now, v->last_seen, NSEC_PER_SEC))) {
 		v->last_seen = now;
 	}
 }

@@ -16,6 +16,9 @@
 #define TCX_DROP	2
 #endif
 
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+
 #define PROTO_TCP	6
 #define PROTO_UDP	17
 #define PROTO_ICMP	1

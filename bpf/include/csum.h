@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Internet checksums: RFC 1624 incremental updates for NAT and full
+/* Internet checksums: RFC 1624 incremental updates for NAT (nat.h) and full
  * computation for packets Strait builds itself (RST, ICMP). Words are summed
  * as loaded from the packet, so byte order never needs converting. */
 #ifndef STRAIT_CSUM_H
@@ -16,22 +16,16 @@ static __always_inline __u16 csum_fold(__u32 s)
 	return (__u16)~s;
 }
 
-/* HC' = ~(~HC + ~m + m') for a 32-bit field. */
-static __always_inline void csum_replace4(__u16 *sum, __u32 from, __u32 to)
+/* The folded, inverted one's-complement sum of any 64-bit sum of 16- and
+ * 32-bit terms (2^32 and 2^16 are both 1 modulo 0xffff). Zero only when
+ * the sum is zero, so grouping terms differently gives the same result. */
+static __always_inline __u16 csum_fold64(__u64 s)
 {
-	__u32 s = (__u16)~*sum;
-
-	s += (__u16)~from + (__u16)~(from >> 16);
-	s += (to & 0xffff) + (to >> 16);
-	*sum = csum_fold(s);
-}
-
-static __always_inline void csum_replace2(__u16 *sum, __u16 from, __u16 to)
-{
-	__u32 s = (__u16)~*sum;
-
-	s += (__u16)~from + to;
-	*sum = csum_fold(s);
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)~s;
 }
 
 /* Sum of n 16-bit words starting at p (not folded, not inverted). n must

@@ -82,7 +82,7 @@ static __always_inline int affinity_hit(struct affinity_val *av, __u32 svc_id,
 {
 	struct svc_backend_key mk = { .svc_id = svc_id };
 
-	if (!av || now - av->last_seen > (__u64)svc->affinity_timeout * NSEC_PER_SEC)
+	if (!av || ct_older(now, av->last_seen, (__u64)svc->affinity_timeout * NSEC_PER_SEC))
 		return 0;
 	mk.backend_id = av->backend_id;
 	if (!bpf_map_lookup_elem(&svc_backends, &mk))

@@ -128,6 +128,21 @@ struct {
 	__type(value, __u64);
 } global_stats SEC(".maps");
 
+/* ct_now()'s cache of the coarse clock (see conntrack.h). One entry for
+ * every CPU: it is written once a tick, and a plain array's value is
+ * reached without the per-CPU pointer load. */
+struct clock_cache {
+	__u64 jiffies;
+	__u64 ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct clock_cache);
+} clock_cache SEC(".maps");
+
 static __always_inline void count_global(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&global_stats, &idx);

@@ -30,38 +30,53 @@ static __always_inline __u16 *l4_csum(struct pkt *p, void *data_end)
 	return &uh->check;
 }
 
-static __always_inline void xdp_rewrite(struct pkt *p, void *data_end, int src,
-					__be32 addr, __be16 port)
+/* Rewrite a parsed frame's destination (CT_F_REWRITE_DST: to v->daddr,
+ * v->dport) and/or source (CT_F_REWRITE_SRC: to v->saddr, v->sport), and
+ * update each checksum once with the sum of the differences (RFC 1624
+ * eqn. 3 over every changed word). One's-complement sums of non-negative
+ * terms fold to the same representative whatever the grouping, so the
+ * result is bit for bit that of one update per field. p's addresses and
+ * ports follow. */
+static __always_inline void xdp_nat(struct pkt *p, void *data_end, const struct ct_val *v)
 {
 	struct iphdr *ip = p->ip;
-	__u16 *l4sum = l4_csum(p, data_end);
 	__be16 *ports = p->l4;
-	__be32 old_addr;
-	__be16 old_port;
+	__u8 flags = v->flags;
+	__u64 ipd = 0, portd = 0;
+	__u16 *l4sum;
 
-	if ((void *)(ports + 2) > data_end)
+	if (unlikely((void *)(ports + 2) > data_end))
 		return;
-	if (src) {
-		old_addr = ip->saddr;
-		old_port = ports[0];
-		ip->saddr = addr;
-		ports[0] = port;
-		p->saddr = addr;
-		p->sport = port;
-	} else {
-		old_addr = ip->daddr;
-		old_port = ports[1];
+	if (flags & CT_F_REWRITE_DST) {
+		__be32 addr = v->daddr;
+		__be16 port = v->dport;
+
+		ipd += (__u32)~p->daddr + (__u64)addr;
+		portd += (__u16)~p->dport + (__u32)port;
 		ip->daddr = addr;
 		ports[1] = port;
 		p->daddr = addr;
 		p->dport = port;
 	}
-	csum_replace4(&ip->check, old_addr, addr);
-	if (l4sum) {
-		csum_replace4(l4sum, old_addr, addr);
-		csum_replace2(l4sum, old_port, port);
-		if (p->proto == PROTO_UDP && *l4sum == 0)
-			*l4sum = 0xffff;
+	if (flags & CT_F_REWRITE_SRC) {
+		__be32 addr = v->saddr;
+		__be16 port = v->sport;
+
+		ipd += (__u32)~p->saddr + (__u64)addr;
+		portd += (__u16)~p->sport + (__u32)port;
+		ip->saddr = addr;
+		ports[0] = port;
+		p->saddr = addr;
+		p->sport = port;
+	}
+	ip->check = csum_fold64((__u16)~ip->check + ipd);
+	l4sum = l4_csum(p, data_end);
+	if (likely(l4sum != 0)) {
+		__u16 sum = csum_fold64((__u16)~*l4sum + ipd + portd);
+
+		if (unlikely(p->proto == PROTO_UDP && sum == 0))
+			sum = 0xffff;
+		*l4sum = sum;
 	}
 }
 

@@ -11,6 +11,11 @@
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include "consts.h"
+#include "structs.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "struct pkt's proto_pad assumes little endian"
+#endif
 
 struct vlan_hdr {
 	__be16 tci;
@@ -24,14 +29,28 @@ struct pkt {
 	__u32 l3_off;		/* 14, or 18 with a VLAN tag */
 	__u32 l4_off;
 	__u32 len;		/* frame length */
-	__be32 saddr;
-	__be32 daddr;
-	__be16 sport;
-	__be16 dport;
-	__u8 proto;
+	/* The 5-tuple, laid out as its conntrack key (padding zero), so the
+	 * lookup needs no copy. NAT updates it: after a rewrite it is the
+	 * packet's new tuple. */
+	union {
+		struct ct_key key;
+		struct {
+			__be32 saddr;
+			__be32 daddr;
+			__be16 sport;
+			__be16 dport;
+			union {
+				__u32 proto_pad;	/* proto, padding zero: one store */
+				struct {
+					__u8 proto;
+					__u8 key_pad[3];
+				};
+			};
+		};
+	};
 	__u8 tcp_flags;
 	__u8 vlan;
-	__u8 pad;
+	__u16 pad;
 };
 
 enum parse_result {
@@ -50,37 +69,43 @@ static __always_inline int parse_packet(void *data, void *data_end, __u32 frame_
 {
 	struct ethhdr *eth = data;
 	__u32 l3_off = sizeof(*eth);
+	__u8 vlan = 0, l4proto, vihl;
 	__be16 proto;
 
-	if ((void *)(eth + 1) > data_end)
+	if (unlikely((void *)(eth + 1) > data_end))
 		return PARSE_MALFORMED;
 	proto = eth->h_proto;
-	p->vlan = 0;
-	if (proto == ETH_P_8021Q_BE || proto == ETH_P_8021AD_BE) {
+	if (unlikely(proto == ETH_P_8021Q_BE || proto == ETH_P_8021AD_BE)) {
 		struct vlan_hdr *vh = (void *)(eth + 1);
 
 		if ((void *)(vh + 1) > data_end)
 			return PARSE_MALFORMED;
 		proto = vh->proto;
 		l3_off += sizeof(*vh);
-		p->vlan = 1;
+		vlan = 1;
 	}
-	if (proto != ETH_P_IP_BE)
+	p->vlan = vlan;
+	if (unlikely(proto != ETH_P_IP_BE))
 		return PARSE_NOT_IP;
 
 	struct iphdr *ip = data + l3_off;
-	if ((void *)(ip + 1) > data_end)
+	if (unlikely((void *)(ip + 1) > data_end))
 		return PARSE_MALFORMED;
-	if (ip->version != 4 || ip->ihl < 5)
+	/* Version 4 and a header length of at least 5 words: 0x45..0x4f. */
+	vihl = *(__u8 *)ip;
+	if (unlikely((__u8)(vihl - 0x45) > 0x0a))
 		return PARSE_MALFORMED;
-	__u32 ihl = ip->ihl * 4;
+	__u32 ihl = (vihl & 0x0f) * 4;
 	__u32 tot = bpf_ntohs(ip->tot_len);
-	if (tot < ihl || tot > frame_len - l3_off)
+	/* frame_len covers the IP header (checked above for XDP; skb->len
+	 * is at least the linear part for tc), so l3_off + tot cannot wrap. */
+	if (unlikely(tot < ihl || l3_off + tot > frame_len))
 		return PARSE_MALFORMED;
-	if (ip->frag_off & IP_MF_OFFSET_BE)
+	if (unlikely(ip->frag_off & IP_MF_OFFSET_BE))
 		return PARSE_FRAGMENT;
 
 	void *l4 = (void *)ip + ihl;
+	l4proto = ip->protocol;
 	p->eth = eth;
 	p->ip = ip;
 	p->l4 = l4;
@@ -89,24 +114,24 @@ static __always_inline int parse_packet(void *data, void *data_end, __u32 frame_
 	p->len = frame_len;
 	p->saddr = ip->saddr;
 	p->daddr = ip->daddr;
-	p->proto = ip->protocol;
+	p->proto_pad = l4proto;
 	p->tcp_flags = 0;
 
-	if (ip->protocol == PROTO_TCP) {
+	if (l4proto == PROTO_TCP) {
 		struct tcphdr *th = l4;
 
-		if ((void *)(th + 1) > data_end || th->doff < 5 ||
-		    ihl + th->doff * 4 > tot)
+		if (unlikely((void *)(th + 1) > data_end || th->doff < 5 ||
+			     ihl + th->doff * 4 > tot))
 			return PARSE_MALFORMED;
 		p->sport = th->source;
 		p->dport = th->dest;
 		p->tcp_flags = ((__u8 *)th)[13];
 		return PARSE_OK;
 	}
-	if (ip->protocol == PROTO_UDP) {
+	if (l4proto == PROTO_UDP) {
 		struct udphdr *uh = l4;
 
-		if ((void *)(uh + 1) > data_end || ihl + sizeof(*uh) > tot)
+		if (unlikely((void *)(uh + 1) > data_end || ihl + sizeof(*uh) > tot))
 			return PARSE_MALFORMED;
 		p->sport = uh->source;
 		p->dport = uh->dest;

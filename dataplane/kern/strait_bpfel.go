@@ -34,6 +34,12 @@ type StraitBackendVal struct {
 	Pad   uint8
 }
 
+type StraitClockCache struct {
+	_       structs.HostLayout
+	Jiffies uint64
+	Ns      uint64
+}
+
 type StraitCtKey struct {
 	_     structs.HostLayout
 	Saddr uint32
@@ -147,6 +153,7 @@ type StraitSvcBackendKey struct {
 const (
 	StraitMapAffinity            = "affinity"
 	StraitMapBackends            = "backends"
+	StraitMapClockCache          = "clock_cache"
 	StraitMapConfig              = "config"
 	StraitMapConntrack           = "conntrack"
 	StraitMapFrontends           = "frontends"
@@ -225,6 +232,7 @@ type StraitProgramSpecs struct {
 type StraitMapSpecs struct {
 	Affinity     *ebpf.MapSpec `ebpf:"affinity"`
 	Backends     *ebpf.MapSpec `ebpf:"backends"`
+	ClockCache   *ebpf.MapSpec `ebpf:"clock_cache"`
 	Config       *ebpf.MapSpec `ebpf:"config"`
 	Conntrack    *ebpf.MapSpec `ebpf:"conntrack"`
 	Frontends    *ebpf.MapSpec `ebpf:"frontends"`
@@ -267,6 +275,7 @@ func (o *StraitObjects) Close() error {
 type StraitMaps struct {
 	Affinity     *ebpf.Map `ebpf:"affinity"`
 	Backends     *ebpf.Map `ebpf:"backends"`
+	ClockCache   *ebpf.Map `ebpf:"clock_cache"`
 	Config       *ebpf.Map `ebpf:"config"`
 	Conntrack    *ebpf.Map `ebpf:"conntrack"`
 	Frontends    *ebpf.Map `ebpf:"frontends"`
@@ -285,6 +294,7 @@ func (m *StraitMaps) Close() error {
 	return _StraitClose(
 		m.Affinity,
 		m.Backends,
+		m.ClockCache,
 		m.Config,
 		m.Conntrack,
 		m.Frontends,
