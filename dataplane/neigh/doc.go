@@ -34,6 +34,31 @@
 // working entries. Ownership survives a restart: on its first Sync a new
 // Manager adopts the entries carrying [Protocol].
 //
+// Route lookups are the expensive part (one rtnetlink round trip each), so
+// Sync avoids them where it provably can:
+//
+//   - Answers are cached per IPv4 address across Syncs. Every Sync dumps
+//     the IPv4 routes of all tables, the policy rules and the links'
+//     ARP/loopback flags (three dumps) and fingerprints them; the cache is
+//     dropped whenever the fingerprint changes, and when routes use
+//     nexthop objects (which can change without the routes changing) or
+//     the rules cannot be listed, nothing is cached. Failed lookups are
+//     never cached (they are retried on the next Sync); addresses that
+//     are no longer targets are forgotten. IPv6 targets are looked up
+//     every time. Answers that depend on more than the FIB (a gateway
+//     learnt from an ICMP redirect) are not tracked: bpf_fib_lookup
+//     ignores those too.
+//   - On a cache miss, under the kernel's default rules (local, main,
+//     default), addresses outside the local table whose longest-prefix
+//     match in the main table is the same single-nexthop unicast route
+//     share one lookup: the first one's answer, once it matches the route,
+//     gives the others the same gateway, or themselves on the same link
+//     for a connected route (see planLookups). Anything else (other rules,
+//     multipath, several routes for one prefix, TOS routes, encapsulation,
+//     a dead or link-down nexthop) gets a lookup per address.
+//   - When neither the targets nor the fingerprint changed, the last
+//     Sync's next hops are reused as they are.
+//
 // Everything happens in the network namespace of the calling OS thread:
 // call Sync (and Entries) with the thread locked in the node's namespace,
 // e.g. inside a netlab NS.Do in tests. Addresses of either family work;

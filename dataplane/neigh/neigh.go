@@ -2,8 +2,10 @@ package neigh
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net"
 	"net/netip"
 	"slices"
@@ -65,22 +67,16 @@ func (e Entry) static() bool { return e.State&(unix.NUD_PERMANENT|unix.NUD_NOARP
 // ours reports an entry the Manager created (now or before a restart).
 func (e Entry) ours() bool { return e.Managed && e.Proto == Protocol && !e.static() }
 
-// route is a unicast route of the main table, reduced to what Sync needs.
-type route struct {
-	Default bool
-	// NextHops are its gateways on links that use neighbour resolution
-	// (one, or several for an ECMP route).
-	NextHops []NextHop
-}
-
 // kernel is the part of rtnetlink Sync uses; the real one is netlinkKernel.
 type kernel interface {
 	// routeGet returns the next hop the kernel would use towards dst, or
 	// ok=false when none is needed (a local address, a link without
 	// ARP/ND).
 	routeGet(dst netip.Addr) (h NextHop, ok bool, err error)
-	// routes lists the IPv4 unicast routes of the main table.
+	// routes lists the IPv4 routes of every table.
 	routes() ([]route, error)
+	// rules lists the IPv4 policy routing rules.
+	rules() ([]rule, error)
 	// neighbours lists the neighbour table (all families).
 	neighbours() ([]Entry, error)
 	// setManaged makes h a managed entry marked with Protocol: created
@@ -105,16 +101,38 @@ type Manager struct {
 	adopted bool
 	// last are the next hops the last Sync wanted, sorted.
 	last []NextHop
+
+	// cache holds the resolutions of the last Sync's IPv4 targets (never
+	// failures); it is valid while the fingerprint of the routing
+	// configuration is cacheFP, and nil when there is none.
+	cache   map[uint32]*resolution // by v4key
+	cacheFP uint64
+	seed    maphash.Seed
+	gen     uint64 // counts Syncs
+	// lastTargets are the last Sync's targets when all of them resolved
+	// (then lastHops are their distinct next hops), or nil.
+	lastTargets []netip.Addr
+	lastHops    []NextHop
+	// lookups counts routeGet calls (for tests and benchmarks).
+	lookups int
+}
+
+// resolution is a routeGet answer.
+type resolution struct {
+	h  NextHop
+	ok bool
+	// gen is the last Sync that had the address as a target.
+	gen uint64
 }
 
 // New returns a Manager working in the calling thread's network namespace.
-func New(log *zap.Logger) *Manager { return newManager(log, netlinkKernel{}) }
+func New(log *zap.Logger) *Manager { return newManager(log, &netlinkKernel{}) }
 
 func newManager(log *zap.Logger, k kernel) *Manager {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Manager{log: log, k: k, owned: make(map[NextHop]struct{})}
+	return &Manager{log: log, k: k, owned: make(map[NextHop]struct{}), seed: maphash.MakeSeed()}
 }
 
 // Sync makes sure every next hop towards targets, and every IPv4 default
@@ -133,47 +151,44 @@ func (m *Manager) Sync(ctx context.Context, targets []netip.Addr) error {
 	}
 	var errs []error
 	want := make(map[NextHop]bool)
-	for _, r := range rts {
-		if r.Default {
-			for _, h := range r.NextHops {
+	// bpf_fib_lookup hashes a flow onto any nexthop of an ECMP route:
+	// ecmp maps each nexthop of one to all of them.
+	ecmp := make(map[NextHop][]NextHop)
+	for i := range rts {
+		r := &rts[i]
+		if r.Table != unix.RT_TABLE_MAIN || r.Type != unix.RTN_UNICAST {
+			continue
+		}
+		hs := r.nextHops()
+		if r.Dst.Bits() == 0 {
+			for _, h := range hs {
 				want[h] = true
 			}
 		}
+		if len(hs) > 1 {
+			for _, h := range hs {
+				ecmp[h] = append(ecmp[h], hs...)
+			}
+		}
+	}
+
+	res, err := m.resolve(ctx, targets, rts)
+	if err != nil {
+		return err
 	}
 	resolveFailed := false
-	seen := make(map[netip.Addr]bool, len(targets))
-	for _, ip := range targets {
-		ip = ip.Unmap()
-		if seen[ip] {
-			continue
-		}
-		seen[ip] = true
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if !ip.IsValid() {
+	for _, r := range res {
+		if r.err != nil {
 			resolveFailed = true
-			errs = append(errs, fmt.Errorf("resolve next hop for %s: %w", ip, errInvalidAddr))
+			errs = append(errs, fmt.Errorf("resolve next hop for %s: %w", r.addr, r.err))
 			continue
 		}
-		h, ok, err := m.k.routeGet(ip)
-		if err != nil {
-			resolveFailed = true
-			errs = append(errs, fmt.Errorf("resolve next hop for %s: %w", ip, err))
+		if !r.ok {
 			continue
 		}
-		if !ok {
-			continue
-		}
-		want[h] = true
-		// bpf_fib_lookup hashes the flow onto any nexthop of an ECMP
-		// route: keep all of them.
-		for _, r := range rts {
-			if len(r.NextHops) > 1 && slices.Contains(r.NextHops, h) {
-				for _, o := range r.NextHops {
-					want[o] = true
-				}
-			}
+		want[r.h] = true
+		for _, o := range ecmp[r.h] {
+			want[o] = true
 		}
 	}
 
@@ -262,6 +277,209 @@ func (m *Manager) Sync(ctx context.Context, targets []netip.Addr) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// v4key is the cache's key for an IPv4 address.
+func v4key(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
+}
+
+// result is the resolution of one distinct target.
+type result struct {
+	addr netip.Addr
+	h    NextHop
+	ok   bool
+	err  error
+}
+
+// resolve finds the next hop of every distinct target, in the order of
+// their first appearance: from the cache while the routing configuration
+// is unchanged, otherwise with route lookups, one per group of targets
+// that provably share the answer (see planLookups) and one per other
+// target. IPv4 answers are cached, failures never. It fails only when ctx
+// is done.
+func (m *Manager) resolve(ctx context.Context, targets []netip.Addr, rts []route) ([]result, error) {
+	rules, err := m.k.rules()
+	// Without the rules, or with nexthop objects (which can change while
+	// the routes stay the same), nothing is provably unchanged: resolve
+	// every target, as without a cache.
+	cacheable := err == nil
+	if err != nil {
+		m.log.Debug("cannot list routing rules: not caching next hops", zap.Error(err))
+	}
+	for i := range rts {
+		if rts[i].NHID != 0 {
+			cacheable = false
+			break
+		}
+	}
+	if cacheable {
+		fp := fingerprint(m.seed, rts, rules)
+		if m.cache != nil && fp == m.cacheFP && m.lastTargets != nil && slices.Equal(targets, m.lastTargets) {
+			// Nothing changed at all.
+			if len(targets) > 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
+			res := make([]result, len(m.lastHops))
+			for i, h := range m.lastHops {
+				res[i] = result{addr: h.Addr, h: h, ok: true}
+			}
+			return res, nil
+		}
+		if m.cache == nil || fp != m.cacheFP {
+			m.cache = make(map[uint32]*resolution, len(targets))
+			m.cacheFP = fp
+		}
+	} else {
+		m.cache = nil
+	}
+	m.lastTargets, m.lastHops = nil, nil
+
+	m.gen++
+	gen := m.gen
+	res := make([]result, 0, len(targets))
+	// The targets not in the cache, deduplicated.
+	expect := max(len(targets)-len(m.cache), 0)
+	missed4 := make(map[uint32]struct{}, expect)
+	missed := make(map[netip.Addr]struct{})
+	miss := make([]netip.Addr, 0, expect)
+	missAt := make([]int, 0, expect) // index in res of each miss
+	valid, hits := 0, 0
+	for _, ip := range targets {
+		ip = ip.Unmap()
+		if ip.Is4() {
+			k := v4key(ip)
+			if c := m.cache[k]; c != nil {
+				if c.gen != gen { // else a duplicate
+					c.gen = gen
+					hits++
+					valid++
+					res = append(res, result{addr: ip, h: c.h, ok: c.ok})
+				}
+				continue
+			}
+			n := len(missed4)
+			if missed4[k] = struct{}{}; len(missed4) == n {
+				continue // a duplicate
+			}
+		} else {
+			n := len(missed)
+			if missed[ip] = struct{}{}; len(missed) == n {
+				continue
+			}
+		}
+		r := result{addr: ip}
+		if !ip.IsValid() {
+			r.err = errInvalidAddr
+		} else {
+			valid++
+			miss = append(miss, ip)
+			missAt = append(missAt, len(res))
+		}
+		res = append(res, r)
+	}
+	if hits < len(m.cache) {
+		for a, c := range m.cache {
+			if c.gen != gen {
+				delete(m.cache, a) // no longer a target
+			}
+		}
+	}
+	if valid > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+
+	lookups := 0
+	lookup := func(i int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r := &res[missAt[i]]
+		lookups++
+		r.h, r.ok, r.err = m.k.routeGet(r.addr)
+		if r.err == nil && m.cache != nil && r.addr.Is4() {
+			m.cache[v4key(r.addr)] = &resolution{h: r.h, ok: r.ok, gen: gen}
+		}
+		return nil
+	}
+	defer func() { m.lookups += lookups }()
+	var groups []lookupGroup
+	var solo []int
+	if m.cache != nil {
+		groups, solo = planLookups(miss, rts, rules)
+	} else {
+		solo = make([]int, len(miss))
+		for i := range solo {
+			solo[i] = i
+		}
+	}
+	shared := 0
+	var slab []resolution // the group members' cache entries, in one allocation
+	if len(groups) > 0 {
+		slab = make([]resolution, 0, len(miss)-len(solo))
+	}
+	for _, g := range groups {
+		if err := lookup(g.Members[0]); err != nil {
+			return nil, err
+		}
+		r0 := res[missAt[g.Members[0]]]
+		rest := g.Members[1:]
+		if r0.err == nil {
+			onLink, consistent := sharedAnswer(&rts[g.Route], r0.addr, r0.h, r0.ok)
+			if consistent {
+				for _, i := range rest {
+					r := &res[missAt[i]]
+					r.ok = r0.ok
+					if r.ok {
+						r.h = r0.h
+						if onLink {
+							r.h.Addr = r.addr
+						}
+					}
+					slab = append(slab, resolution{h: r.h, ok: r.ok, gen: gen})
+					m.cache[v4key(r.addr)] = &slab[len(slab)-1]
+				}
+				shared += len(rest)
+				continue
+			}
+			m.log.Debug("route lookup does not match its route: resolving each address",
+				zap.Stringer("addr", r0.addr), zap.Stringer("route", rts[g.Route].Dst), zap.Stringer("nextHop", r0.h))
+		}
+		solo = append(solo, rest...)
+	}
+	for _, i := range solo {
+		if err := lookup(i); err != nil {
+			return nil, err
+		}
+	}
+	if m.cache != nil {
+		hops := make(map[NextHop]bool)
+		for _, r := range res {
+			if r.err != nil || !r.addr.Is4() { // IPv6 is not cached
+				hops = nil
+				break
+			}
+			if r.ok && !hops[r.h] {
+				hops[r.h] = true
+				m.lastHops = append(m.lastHops, r.h)
+			}
+		}
+		if hops != nil {
+			m.lastTargets = append(make([]netip.Addr, 0, len(targets)), targets...)
+		} else {
+			m.lastHops = nil
+		}
+	}
+	if len(miss) > 0 {
+		m.log.Debug("resolved next hops", zap.Int("targets", valid), zap.Int("cached", valid-len(miss)),
+			zap.Int("lookups", lookups), zap.Int("shared", shared))
+	}
+	return res, nil
 }
 
 // verifyManaged checks that the kernel honoured NTF_EXT_MANAGED on the

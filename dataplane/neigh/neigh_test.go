@@ -15,15 +15,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// fakeKernel is an in-memory routing and neighbour table.
+// fakeKernel is an in-memory routing and neighbour table. Its routeGet
+// looks the routes up (local table, then main: the default rules), unless
+// fail, local or next says otherwise for the address.
 type fakeKernel struct {
-	next     map[netip.Addr]NextHop // routeGet answers
+	next     map[netip.Addr]NextHop // routeGet answers overriding the routes
 	local    map[netip.Addr]bool
 	fail     map[netip.Addr]error
 	rts      []route
+	rls      []rule // nil: the default rules
+	rulesErr error
 	neigh    map[NextHop]Entry
 	noManage bool // behave like a kernel before 5.16
 	calls    []string
+	gets     int // routeGet calls
 }
 
 func newFake() *fakeKernel {
@@ -33,20 +38,66 @@ func newFake() *fakeKernel {
 
 func (f *fakeKernel) routeGet(dst netip.Addr) (NextHop, bool, error) {
 	f.calls = append(f.calls, "get "+dst.String())
+	f.gets++
 	if err := f.fail[dst]; err != nil {
 		return NextHop{}, false, err
 	}
 	if f.local[dst] {
 		return NextHop{}, false, nil
 	}
-	h, ok := f.next[dst]
-	if !ok {
+	if h, ok := f.next[dst]; ok {
+		return h, true, nil
+	}
+	if f.longest(dst, unix.RT_TABLE_LOCAL) != nil {
+		return NextHop{}, false, nil
+	}
+	r := f.longest(dst, unix.RT_TABLE_MAIN)
+	if r == nil || r.Type != unix.RTN_UNICAST || len(r.Paths) == 0 {
 		return NextHop{}, false, unix.ENETUNREACH
 	}
-	return h, true, nil
+	p := r.Paths[int(dst.As4()[3])%len(r.Paths)] // "hash" onto a path
+	h := NextHop{Addr: dst, LinkIndex: p.LinkIndex}
+	if p.Gateway.IsValid() {
+		h.Addr = p.Gateway
+	}
+	return h, p.Resolves, nil
+}
+
+// longest is a naive longest-prefix match (lowest metric on a tie).
+func (f *fakeKernel) longest(dst netip.Addr, table uint32) *route {
+	var best *route
+	for i := range f.rts {
+		r := &f.rts[i]
+		if r.Table != table || !r.Dst.Contains(dst) {
+			continue
+		}
+		if best == nil || r.Dst.Bits() > best.Dst.Bits() ||
+			(r.Dst.Bits() == best.Dst.Bits() && r.Priority < best.Priority) {
+			best = r
+		}
+	}
+	return best
 }
 
 func (f *fakeKernel) routes() ([]route, error) { return f.rts, nil }
+
+var kernelDefaultRules = []rule{{Priority: 0, Table: unix.RT_TABLE_LOCAL, Plain: true},
+	{Priority: 32766, Table: unix.RT_TABLE_MAIN, Plain: true}, {Priority: 32767, Table: unix.RT_TABLE_DEFAULT, Plain: true}}
+
+func (f *fakeKernel) rules() ([]rule, error) {
+	if f.rulesErr != nil {
+		return nil, f.rulesErr
+	}
+	if f.rls == nil {
+		return kernelDefaultRules, nil
+	}
+	return f.rls, nil
+}
+
+// without removes the routes to dst.
+func (f *fakeKernel) without(dst string) {
+	f.rts = slices.DeleteFunc(slices.Clone(f.rts), func(r route) bool { return r.Dst == netip.MustParsePrefix(dst) })
+}
 
 func (f *fakeKernel) neighbours() ([]Entry, error) {
 	var out []Entry
@@ -94,16 +145,34 @@ var (
 	direct = NextHop{Addr: a("192.0.2.50"), LinkIndex: 2}
 )
 
+// gwRoute is a main-table unicast route via gateways on links that use
+// neighbour resolution (several: a multipath route).
+func gwRoute(dst string, hops ...NextHop) route {
+	r := route{Table: unix.RT_TABLE_MAIN, Type: unix.RTN_UNICAST, Dst: netip.MustParsePrefix(dst)}
+	for _, h := range hops {
+		r.Paths = append(r.Paths, path{Gateway: h.Addr, LinkIndex: h.LinkIndex, Resolves: true})
+	}
+	return r
+}
+
+// linkRoute is a main-table connected route.
+func linkRoute(dst string, link int, resolves bool) route {
+	return route{Table: unix.RT_TABLE_MAIN, Type: unix.RTN_UNICAST, Scope: unix.RT_SCOPE_LINK,
+		Dst: netip.MustParsePrefix(dst), Paths: []path{{LinkIndex: link, Resolves: resolves}}}
+}
+
+// localRoute is the local table's route of a local address.
+func localRoute(addr string, link int) route {
+	return route{Table: unix.RT_TABLE_LOCAL, Type: unix.RTN_LOCAL, Scope: unix.RT_SCOPE_HOST,
+		Dst: netip.PrefixFrom(a(addr), 32), Paths: []path{{LinkIndex: link, Resolves: true}}}
+}
+
 // cluster: default via 192.0.2.1; pods of node2 via 192.0.2.12, of node3
-// via 192.0.2.13; 192.0.2.50 on-link.
+// via 192.0.2.13; 192.0.2.0/24 on-link, 192.0.2.11 local.
 func cluster() *fakeKernel {
 	f := newFake()
-	f.rts = []route{{Default: true, NextHops: []NextHop{gw}}, {NextHops: []NextHop{node2}}, {NextHops: []NextHop{node3}}}
-	f.next[a("198.18.2.10")] = node2
-	f.next[a("198.18.2.11")] = node2
-	f.next[a("198.18.3.10")] = node3
-	f.next[a("192.0.2.50")] = direct
-	f.local[a("192.0.2.11")] = true
+	f.rts = []route{gwRoute("0.0.0.0/0", gw), gwRoute("198.18.2.0/24", node2), gwRoute("198.18.3.0/24", node3),
+		linkRoute("192.0.2.0/24", 2, true), localRoute("192.0.2.11", 2), localRoute("127.0.0.1", 1)}
 	return f
 }
 
@@ -248,6 +317,9 @@ func TestSyncResolutionErrorKeepsEntries(t *testing.T) {
 	if err := doSync(t, m, "198.18.2.10", "198.18.3.10"); err != nil {
 		t.Fatal(err)
 	}
+	// The route goes (the cache sees the routes change), and the lookup
+	// fails.
+	f.without("198.18.2.0/24")
 	f.fail[a("198.18.2.10")] = unix.ENETUNREACH
 	err := doSync(t, m, "198.18.2.10")
 	if err == nil || err.Error() != "resolve next hop for 198.18.2.10: network is unreachable" {
@@ -262,6 +334,7 @@ func TestSyncResolutionErrorKeepsEntries(t *testing.T) {
 		t.Error("entry deleted while a target was unresolved")
 	}
 	delete(f.fail, a("198.18.2.10"))
+	f.rts = append(f.rts, gwRoute("198.18.2.0/24", node2))
 	if err := doSync(t, m, "198.18.2.10"); err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +361,8 @@ func TestSyncAdoptsPreviousRun(t *testing.T) {
 
 func TestSyncECMPKeepsEveryNexthop(t *testing.T) {
 	f := cluster()
-	f.rts = append(f.rts, route{NextHops: []NextHop{node2, node3}})
+	// Another route is ECMP over node2 and node3.
+	f.rts = append(f.rts, gwRoute("198.18.9.0/24", node2, node3))
 	m := newManager(zaptest.NewLogger(t), f)
 	if err := doSync(t, m, "198.18.2.10"); err != nil {
 		t.Fatal(err)

@@ -86,7 +86,7 @@ func in(t *testing.T, ns *netlab.NS, fn func() error) {
 func table(t *testing.T, ns *netlab.NS) map[NextHop]Entry {
 	t.Helper()
 	var ents []Entry
-	in(t, ns, func() (err error) { ents, err = netlinkKernel{}.neighbours(); return err })
+	in(t, ns, func() (err error) { ents, err = new(netlinkKernel).neighbours(); return err })
 	m := make(map[NextHop]Entry)
 	for _, e := range ents {
 		m[e.NextHop] = e
