@@ -216,15 +216,28 @@ type State struct {
 // and print identically.
 func (s *State) Canonicalize() {
 	for i := range s.Services {
-		svc := &s.Services[i]
-		slices.SortFunc(svc.Frontends, func(a, b Frontend) int { return a.Key().Compare(b.Key()) })
-		slices.SortFunc(svc.Backends, func(a, b Backend) int { return a.Key().Compare(b.Key()) })
-		slices.SortFunc(svc.SourceRanges, func(a, b netip.Prefix) int {
-			if c := a.Addr().Compare(b.Addr()); c != 0 {
-				return c
-			}
-			return a.Bits() - b.Bits()
-		})
+		s.Services[i].Canonicalize()
 	}
 	slices.SortFunc(s.Services, func(a, b Service) int { return a.Name.Compare(b.Name) })
+}
+
+// Canonicalize sorts the service's frontends, backends and source ranges
+// in place.
+func (s *Service) Canonicalize() {
+	slices.SortFunc(s.Frontends, func(a, b Frontend) int { return a.Key().Compare(b.Key()) })
+	slices.SortFunc(s.Backends, func(a, b Backend) int { return a.Key().Compare(b.Key()) })
+	slices.SortFunc(s.SourceRanges, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+}
+
+// Equal reports whether s and o are the same service, field by field (the
+// order of the slices counts: compare canonical services).
+func (s *Service) Equal(o *Service) bool {
+	return s.Name == o.Name && s.IfEmpty == o.IfEmpty && s.AffinityTimeout == o.AffinityTimeout &&
+		slices.Equal(s.Frontends, o.Frontends) && slices.Equal(s.Backends, o.Backends) &&
+		slices.Equal(s.SourceRanges, o.SourceRanges)
 }

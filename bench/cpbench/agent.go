@@ -69,8 +69,16 @@ type watchDP struct {
 }
 
 func (w *watchDP) Apply(s model.State) (program.Result, error) {
+	return w.record(s, func() (program.Result, error) { return w.inner.Apply(s) })
+}
+
+func (w *watchDP) ApplyChanges(s model.State, changed []model.ServiceName) (program.Result, error) {
+	return w.record(s, func() (program.Result, error) { return w.inner.ApplyChanges(s, changed) })
+}
+
+func (w *watchDP) record(s model.State, apply func() (program.Result, error)) (program.Result, error) {
 	start := time.Now()
-	res, err := w.inner.Apply(s)
+	res, err := apply()
 	end := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()

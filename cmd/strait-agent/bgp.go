@@ -230,3 +230,16 @@ func (d announcingDataplane) Apply(s model.State) (program.Result, error) {
 	}
 	return res, err
 }
+
+// ApplyChanges applies incrementally when the datapath can.
+func (d announcingDataplane) ApplyChanges(s model.State, changed []model.ServiceName) (program.Result, error) {
+	inc, ok := d.Dataplane.(proxier.IncrementalDataplane)
+	if !ok {
+		return d.Apply(s)
+	}
+	res, err := inc.ApplyChanges(s, changed)
+	if err == nil {
+		d.bgp.update(d.ctx, s)
+	}
+	return res, err
+}

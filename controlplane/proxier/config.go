@@ -12,6 +12,7 @@ import (
 // Defaults, as kube-proxy's where it has one.
 const (
 	DefaultSyncPeriod          = 30 * time.Second
+	DefaultFullSyncPeriod      = time.Hour
 	DefaultRetryInitial        = time.Second
 	DefaultEventRepeatInterval = 30 * time.Minute
 )
@@ -42,6 +43,11 @@ type Config struct {
 	// SyncPeriod is the most time between two runs: the periodic full
 	// resync (DefaultSyncPeriod).
 	SyncPeriod time.Duration
+	// FullSyncPeriod is how often a run translates and compares every
+	// object instead of only what changed (DefaultFullSyncPeriod, as
+	// kube-proxy's nftables full syncs). Runs after a Node change or a
+	// failure are full too.
+	FullSyncPeriod time.Duration
 	// RetryInitial is the delay before retrying a failed run
 	// (DefaultRetryInitial); it doubles with each consecutive failure up to
 	// RetryMax (default and upper bound SyncPeriod).
@@ -66,6 +72,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.SyncPeriod < c.MinSyncPeriod {
 		return fmt.Errorf("syncPeriod %s is shorter than minSyncPeriod %s", c.SyncPeriod, c.MinSyncPeriod)
+	}
+	if c.FullSyncPeriod <= 0 {
+		c.FullSyncPeriod = DefaultFullSyncPeriod
 	}
 	if c.RetryInitial == 0 {
 		c.RetryInitial = DefaultRetryInitial

@@ -35,6 +35,7 @@ type fakeDataplane struct {
 	errs    []error                     // results of the next Applies
 	failed  map[model.ServiceName]error // reported in every Result
 	applied chan model.State
+	changes [][]model.ServiceName
 }
 
 func newFakeDataplane() *fakeDataplane {
@@ -42,6 +43,13 @@ func newFakeDataplane() *fakeDataplane {
 }
 
 func (d *fakeDataplane) Apply(s model.State) (program.Result, error) {
+	d.mu.Lock()
+	d.changes = append(d.changes, nil)
+	d.mu.Unlock()
+	return d.apply(s)
+}
+
+func (d *fakeDataplane) apply(s model.State) (program.Result, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.states = append(d.states, s)
@@ -59,6 +67,26 @@ func (d *fakeDataplane) Apply(s model.State) (program.Result, error) {
 	}
 	d.applied <- s
 	return res, err
+}
+
+// ApplyChanges records which services the proxier said changed (nil
+// entries in changes mark full Applies) and applies the state.
+func (d *fakeDataplane) ApplyChanges(s model.State, changed []model.ServiceName) (program.Result, error) {
+	d.mu.Lock()
+	if changed == nil {
+		changed = []model.ServiceName{}
+	}
+	d.changes = append(d.changes, changed)
+	d.mu.Unlock()
+	return d.apply(s)
+}
+
+// lastChanges returns what the last Apply was told changed: nil for a
+// full Apply.
+func (d *fakeDataplane) lastChanges() []model.ServiceName {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.changes[len(d.changes)-1]
 }
 
 func (d *fakeDataplane) failNext(errs ...error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/straitlb/strait/controlplane/metrics"
 	"github.com/straitlb/strait/controlplane/runner"
 	"github.com/straitlb/strait/controlplane/source"
+	"github.com/straitlb/strait/controlplane/translate"
 	"github.com/straitlb/strait/dataplane/program"
 	"github.com/straitlb/strait/model"
 )
@@ -24,6 +25,16 @@ import (
 // only ever called from one goroutine.
 type Dataplane interface {
 	Apply(model.State) (program.Result, error)
+}
+
+// IncrementalDataplane is a Dataplane that can be told which services
+// changed since the previous state; the Proxier uses ApplyChanges between
+// full syncs when the Dataplane has it.
+type IncrementalDataplane interface {
+	Dataplane
+	// ApplyChanges programs state, of which only the services named in
+	// changed (added, updated or removed) differ from the previous one.
+	ApplyChanges(state model.State, changed []model.ServiceName) (program.Result, error)
 }
 
 // Health is told when updates are queued and when they are programmed;
@@ -46,7 +57,8 @@ type ServiceHealth interface {
 }
 
 var (
-	_ Dataplane     = (*program.Programmer)(nil)
+	_ Dataplane            = (*program.Programmer)(nil)
+	_ IncrementalDataplane = (*program.Programmer)(nil)
 	_ Health        = (*healthcheck.ProxyHealth)(nil)
 	_ ServiceHealth = (*healthcheck.ServiceHealth)(nil)
 )
@@ -85,17 +97,45 @@ type Proxier struct {
 
 	mu          sync.Mutex // guards the fields below
 	initialized bool       // the source has synced
-	pending     map[changeKey]struct{}
-	triggers    map[types.NamespacedName][]time.Time
-	running     bool
+	pending     work
+	// sliceOwner is the Service each EndpointSlice was last labelled
+	// with, so that relabelling a slice changes both Services.
+	sliceOwner map[types.NamespacedName]string
+	running    bool
 
 	// Used only by the sync goroutine.
-	reported reportLog
+	reported   reportLog
+	tracker    *translate.Tracker
+	translated bool // the tracker holds a complete translation
+	lastFull   time.Time
+	// Health check inputs by Service, kept up to date with the changes.
+	hcPorts       map[types.NamespacedName]uint16
+	hcLocal       map[types.NamespacedName]int
+	hcDirty       bool
+	hcFailed      map[types.NamespacedName]error
+	hcFailedPorts map[types.NamespacedName]uint16
 }
 
-type changeKey struct {
-	kind            source.Kind
-	namespace, name string
+// work is what a sync has to do: the Services that changed (their own
+// object or their EndpointSlices), whether the Node changed, whether a
+// full translation is due, and the trigger times to measure.
+type work struct {
+	services map[types.NamespacedName]struct{}
+	node     bool
+	full     bool
+	triggers map[types.NamespacedName][]time.Time
+}
+
+func newWork() work {
+	return work{services: make(map[types.NamespacedName]struct{}), triggers: make(map[types.NamespacedName][]time.Time)}
+}
+
+func (w work) size() int {
+	n := len(w.services)
+	if w.node {
+		n++
+	}
+	return n
 }
 
 // New returns a Proxier; Run starts it.
@@ -128,10 +168,13 @@ func New(log *zap.Logger, cfg Config, deps Deps) (*Proxier, error) {
 		health:   deps.Health,
 		svcHC:    deps.ServiceHealth,
 		clock:    deps.Clock,
-		start:    deps.Clock.Now(),
-		pending:  make(map[changeKey]struct{}),
-		triggers: make(map[types.NamespacedName][]time.Time),
-		reported: reportLog{last: make(map[string]time.Time)},
+		start:      deps.Clock.Now(),
+		pending:    newWork(),
+		sliceOwner: make(map[types.NamespacedName]string),
+		reported:   reportLog{last: make(map[string]time.Time)},
+		tracker:    translate.NewTracker(),
+		hcPorts:    make(map[types.NamespacedName]uint16),
+		hcLocal:    make(map[types.NamespacedName]int),
 	}
 	r, err := runner.New("sync", p.sync, runner.Config{
 		MinInterval:  cfg.MinSyncPeriod,
@@ -203,19 +246,40 @@ func (p *Proxier) onChange(c source.Change) {
 		p.queued()
 		return
 	}
-	p.pending[changeKey{c.Kind, c.Namespace, c.Name}] = struct{}{}
+	switch c.Kind {
+	case source.KindService:
+		p.pending.services[types.NamespacedName{Namespace: c.Namespace, Name: c.Name}] = struct{}{}
+	case source.KindEndpointSlice:
+		key := types.NamespacedName{Namespace: c.Namespace, Name: c.Name}
+		if old, ok := p.sliceOwner[key]; ok && old != c.Service {
+			p.pending.services[types.NamespacedName{Namespace: c.Namespace, Name: old}] = struct{}{}
+		}
+		if c.Deleted || c.Service == "" {
+			delete(p.sliceOwner, key)
+		} else {
+			p.sliceOwner[key] = c.Service
+		}
+		if c.Service != "" {
+			p.pending.services[types.NamespacedName{Namespace: c.Namespace, Name: c.Service}] = struct{}{}
+		}
+	case source.KindNode:
+		p.pending.node = true
+	default:
+		// A kind this proxier does not know: translate everything.
+		p.pending.full = true
+	}
 	if c.Kind == source.KindEndpointSlice && c.Service != "" {
 		svc := types.NamespacedName{Namespace: c.Namespace, Name: c.Service}
 		switch {
 		case c.Deleted:
 			// As kube-proxy: a deleted slice's annotation dates an
 			// older change, so nothing is measured for the Service.
-			delete(p.triggers, svc)
+			delete(p.pending.triggers, svc)
 		case !c.TriggerTime.IsZero() && c.TriggerTime.After(p.start):
-			p.triggers[svc] = append(p.triggers[svc], c.TriggerTime)
+			p.pending.triggers[svc] = append(p.pending.triggers[svc], c.TriggerTime)
 		}
 	}
-	p.metrics.PendingChanges.Set(float64(len(p.pending)))
+	p.metrics.PendingChanges.Set(float64(p.pending.size()))
 	initialized := p.initialized
 	p.mu.Unlock()
 	// Before the source has synced, changes are only recorded (as
@@ -233,26 +297,28 @@ func (p *Proxier) queued() {
 	p.runner.Trigger()
 }
 
-// checkout takes the pending changes and trigger times for one sync.
-func (p *Proxier) checkout() (map[changeKey]struct{}, map[types.NamespacedName][]time.Time) {
+// checkout takes the pending work for one sync.
+func (p *Proxier) checkout() work {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pending, triggers := p.pending, p.triggers
-	p.pending = make(map[changeKey]struct{})
-	p.triggers = make(map[types.NamespacedName][]time.Time)
+	w := p.pending
+	p.pending = newWork()
 	p.metrics.PendingChanges.Set(0)
-	return pending, triggers
+	return w
 }
 
-// restore puts back what a failed sync checked out.
-func (p *Proxier) restore(pending map[changeKey]struct{}, triggers map[types.NamespacedName][]time.Time) {
+// restore puts back what a failed sync checked out; the retry translates
+// everything.
+func (p *Proxier) restore(w work) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k := range pending {
-		p.pending[k] = struct{}{}
+	for k := range w.services {
+		p.pending.services[k] = struct{}{}
 	}
-	for svc, ts := range triggers {
-		p.triggers[svc] = append(ts, p.triggers[svc]...)
+	p.pending.node = p.pending.node || w.node
+	p.pending.full = true
+	for svc, ts := range w.triggers {
+		p.pending.triggers[svc] = append(ts, p.pending.triggers[svc]...)
 	}
-	p.metrics.PendingChanges.Set(float64(len(p.pending)))
+	p.metrics.PendingChanges.Set(float64(p.pending.size()))
 }

@@ -57,7 +57,7 @@ func (r *report) end() {
 	}
 }
 
-func (p *Proxier) reportProblems(rep *report, byName map[types.NamespacedName]*v1.Service, problems []translate.Problem) {
+func (p *Proxier) reportProblems(rep *report, byName svcLookup, problems []translate.Problem) {
 	for _, pr := range problems {
 		if !rep.first("problem/" + pr.Error()) {
 			continue
@@ -73,7 +73,7 @@ func (p *Proxier) reportProblems(rep *report, byName map[types.NamespacedName]*v
 	}
 }
 
-func (p *Proxier) reportFailed(rep *report, byName map[types.NamespacedName]*v1.Service, failed map[model.ServiceName]error) {
+func (p *Proxier) reportFailed(rep *report, byName svcLookup, failed map[model.ServiceName]error) {
 	for name, err := range failed {
 		if !rep.first("failed/" + name.String() + "/" + err.Error()) {
 			continue
@@ -92,11 +92,14 @@ func (p *Proxier) reportFailed(rep *report, byName map[types.NamespacedName]*v1.
 	}
 }
 
+// svcLookup returns a Service the source holds, or nil.
+type svcLookup func(types.NamespacedName) *v1.Service
+
 // event records a Warning on the Service: the object itself when the
 // source has it (so the Event carries its UID), a reference otherwise.
-func (p *Proxier) event(byName map[types.NamespacedName]*v1.Service, nsn types.NamespacedName, reason, action, note string) {
+func (p *Proxier) event(byName svcLookup, nsn types.NamespacedName, reason, action, note string) {
 	var regarding runtime.Object = &v1.ObjectReference{APIVersion: "v1", Kind: "Service", Namespace: nsn.Namespace, Name: nsn.Name}
-	if svc := byName[nsn]; svc != nil {
+	if svc := byName(nsn); svc != nil {
 		regarding = svc
 	}
 	p.rec.Eventf(regarding, nil, events.TypeWarning, reason, action, "%s", truncate(note, maxNoteBytes))

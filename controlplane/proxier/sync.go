@@ -2,8 +2,9 @@ package proxier
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
-	"time"
+	"slices"
 
 	"go.uber.org/zap"
 	v1 "k8s.io/api/core/v1"
@@ -14,10 +15,14 @@ import (
 
 	"github.com/straitlb/strait/controlplane/events"
 	"github.com/straitlb/strait/controlplane/healthcheck"
+	"github.com/straitlb/strait/controlplane/source"
 	"github.com/straitlb/strait/controlplane/translate"
+	"github.com/straitlb/strait/model"
+	"github.com/straitlb/strait/dataplane/program"
 )
 
-// sync is one run of the loop: translate everything, apply, report.
+// sync is one run of the loop: translate what changed (or everything),
+// apply, report.
 func (p *Proxier) sync() error {
 	if !p.src.HasSynced() {
 		p.log.Debug("not syncing: the source has not synced yet")
@@ -25,11 +30,11 @@ func (p *Proxier) sync() error {
 	}
 	start := p.clock.Now()
 	defer func() { p.metrics.SyncDuration.Observe(p.clock.Since(start).Seconds()) }()
-	pending, triggers := p.checkout()
+	work := p.checkout()
 
-	err := p.syncOnce(triggers)
+	err := p.syncOnce(work)
 	if err != nil {
-		p.restore(pending, triggers)
+		p.restore(work)
 		p.metrics.SyncErrors.Inc()
 		if p.health != nil {
 			// The dataplane is behind the desired state whether or
@@ -41,38 +46,77 @@ func (p *Proxier) sync() error {
 	return nil
 }
 
-func (p *Proxier) syncOnce(triggers map[types.NamespacedName][]time.Time) error {
+// full reports whether this run translates everything anew: the first
+// run, after a Node change or a failed run, and every FullSyncPeriod.
+func (p *Proxier) full(w work) bool {
+	return !p.translated || w.node || w.full || p.clock.Since(p.lastFull) >= p.cfg.FullSyncPeriod
+}
+
+func (p *Proxier) syncOnce(w work) error {
 	l := p.src.Listers()
-	services, err := l.Services.List(labels.Everything())
-	if err != nil {
-		return fmt.Errorf("list services: %w", err)
+	lookup := func(nn types.NamespacedName) *v1.Service {
+		svc, err := l.Services.Services(nn.Namespace).Get(nn.Name)
+		if err != nil {
+			return nil
+		}
+		return svc
 	}
-	slices, err := l.EndpointSlices.List(labels.Everything())
-	if err != nil {
-		return fmt.Errorf("list endpointslices: %w", err)
+	var (
+		state    model.State
+		changed  []model.ServiceName
+		res      program.Result
+		applyErr error
+		full     = p.full(w)
+	)
+	if full {
+		services, slices, tcfg, err := p.listAll(l)
+		if err != nil {
+			return err
+		}
+		state, _ = p.tracker.Reset(tcfg, services, slices)
+		p.translated, p.lastFull = true, p.clock.Now()
+		res, applyErr = p.dp.Apply(state)
+		if p.svcHC != nil {
+			p.hcPorts = healthcheck.NodePorts(services, v1.IPv4Protocol, p.cfg.ProxyName)
+			p.hcLocal = healthcheck.LocalReadyEndpoints(slices, p.cfg.NodeName, v1.IPv4Protocol)
+		}
+	} else {
+		names := slices.SortedFunc(maps.Keys(w.services), func(a, b types.NamespacedName) int {
+			if c := cmpString(a.Namespace, b.Namespace); c != 0 {
+				return c
+			}
+			return cmpString(a.Name, b.Name)
+		})
+		var getErr error
+		get := func(nn types.NamespacedName) (*v1.Service, []*discoveryv1.EndpointSlice) {
+			svc := lookup(nn)
+			sl, err := p.slicesOf(l, nn)
+			if err != nil && getErr == nil {
+				getErr = err
+			}
+			if p.svcHC != nil {
+				p.updateHealthInputs(nn, svc, sl)
+			}
+			return svc, sl
+		}
+		state, changed = p.tracker.Update(names, get)
+		if getErr != nil {
+			// The tracker may hold a partial view: translate
+			// everything on the retry.
+			p.translated = false
+			return getErr
+		}
+		if inc, ok := p.dp.(IncrementalDataplane); ok {
+			res, applyErr = inc.ApplyChanges(state, changed)
+		} else {
+			res, applyErr = p.dp.Apply(state)
+		}
 	}
-	node, err := l.Nodes.Get(p.cfg.NodeName)
-	if apierrors.IsNotFound(err) {
-		node, err = nil, nil
-	}
-	if err != nil {
-		return fmt.Errorf("get node %s: %w", p.cfg.NodeName, err)
-	}
+	problems := p.tracker.Problems()
 
-	tcfg, err := p.translateConfig(node)
-	if err != nil {
-		return err
-	}
-	state, problems := translate.Translate(tcfg, services, slices)
-	res, applyErr := p.dp.Apply(state)
-
-	byName := make(map[types.NamespacedName]*v1.Service, len(services))
-	for _, svc := range services {
-		byName[types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}] = svc
-	}
 	rep := p.reported.begin(p.clock.Now(), p.cfg.EventRepeatInterval)
-	p.reportProblems(rep, byName, problems)
-	p.reportFailed(rep, byName, res.Failed)
+	p.reportProblems(rep, lookup, problems)
+	p.reportFailed(rep, lookup, res.Failed)
 	p.metrics.TranslateProblems.Set(float64(len(problems)))
 	p.metrics.ServicesFailed.Set(float64(len(res.Failed)))
 	if applyErr != nil {
@@ -80,7 +124,7 @@ func (p *Proxier) syncOnce(triggers map[types.NamespacedName][]time.Time) error 
 	}
 
 	now := p.clock.Now()
-	for svc, times := range triggers {
+	for svc, times := range w.triggers {
 		for _, t := range times {
 			latency := now.Sub(t)
 			p.metrics.NetworkProgrammingLatency.Observe(latency.Seconds())
@@ -94,13 +138,61 @@ func (p *Proxier) syncOnce(triggers map[types.NamespacedName][]time.Time) error 
 		p.health.Updated()
 	}
 	if p.svcHC != nil {
-		p.syncHealthChecks(rep, byName, services, slices)
+		p.syncHealthChecks(rep, lookup, full)
 	}
 	rep.end()
-	p.log.Debug("synced", zap.Int("services", res.Services), zap.Int("backends", res.Backends),
+	p.log.Debug("synced", zap.Bool("full", full), zap.Int("changed", len(changed)),
+		zap.Int("services", res.Services), zap.Int("backends", res.Backends),
 		zap.Int("frontends", res.Frontends), zap.Int("writes", res.Writes),
 		zap.Int("problems", len(problems)), zap.Int("failed", len(res.Failed)))
 	return nil
+}
+
+// listAll reads every object and describes the node to translate.
+func (p *Proxier) listAll(l source.Listers) ([]*v1.Service, []*discoveryv1.EndpointSlice, translate.Config, error) {
+	services, err := l.Services.List(labels.Everything())
+	if err != nil {
+		return nil, nil, translate.Config{}, fmt.Errorf("list services: %w", err)
+	}
+	slices, err := l.EndpointSlices.List(labels.Everything())
+	if err != nil {
+		return nil, nil, translate.Config{}, fmt.Errorf("list endpointslices: %w", err)
+	}
+	node, err := l.Nodes.Get(p.cfg.NodeName)
+	if apierrors.IsNotFound(err) {
+		node, err = nil, nil
+	}
+	if err != nil {
+		return nil, nil, translate.Config{}, fmt.Errorf("get node %s: %w", p.cfg.NodeName, err)
+	}
+	tcfg, err := p.translateConfig(node)
+	if err != nil {
+		return nil, nil, translate.Config{}, err
+	}
+	return services, slices, tcfg, nil
+}
+
+// slicesOf returns the EndpointSlices of a Service.
+func (p *Proxier) slicesOf(l source.Listers, nn types.NamespacedName) ([]*discoveryv1.EndpointSlice, error) {
+	if l.ServiceSlices != nil {
+		return l.ServiceSlices(nn.Namespace, nn.Name)
+	}
+	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: nn.Name})
+	out, err := l.EndpointSlices.EndpointSlices(nn.Namespace).List(sel)
+	if err != nil {
+		return nil, fmt.Errorf("list endpointslices of %s: %w", nn, err)
+	}
+	return out, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // translateConfig describes this node to translate.
@@ -172,17 +264,48 @@ func nodeAddresses(node *v1.Node) (all []netip.Addr, primary netip.Addr) {
 	return all, external
 }
 
+// updateHealthInputs refreshes one Service's health check port and local
+// endpoint count.
+func (p *Proxier) updateHealthInputs(nn types.NamespacedName, svc *v1.Service, sl []*discoveryv1.EndpointSlice) {
+	ports := healthcheck.NodePorts([]*v1.Service{svc}, v1.IPv4Protocol, p.cfg.ProxyName)
+	if port, ok := ports[nn]; ok {
+		if p.hcPorts[nn] != port {
+			p.hcPorts[nn], p.hcDirty = port, true
+		}
+	} else if _, had := p.hcPorts[nn]; had {
+		delete(p.hcPorts, nn)
+		p.hcDirty = true
+	}
+	local := healthcheck.LocalReadyEndpoints(sl, p.cfg.NodeName, v1.IPv4Protocol)
+	if n, ok := local[nn]; ok {
+		if p.hcLocal[nn] != n {
+			p.hcLocal[nn], p.hcDirty = n, true
+		}
+	} else if _, had := p.hcLocal[nn]; had {
+		delete(p.hcLocal, nn)
+		p.hcDirty = true
+	}
+}
+
 // syncHealthChecks updates the healthCheckNodePort servers, as kube-proxy
-// does after a successful sync.
-func (p *Proxier) syncHealthChecks(rep *report, byName map[types.NamespacedName]*v1.Service,
-	services []*v1.Service, slices []*discoveryv1.EndpointSlice) {
-	ports := healthcheck.NodePorts(services, v1.IPv4Protocol, p.cfg.ProxyName)
-	for nsn, err := range p.svcHC.SyncServices(ports) {
-		note := fmt.Sprintf("node %s failed to start healthcheck %q on port %d: %v", p.cfg.NodeName, nsn.String(), ports[nsn], err)
+// does after a successful sync: always after a full run, otherwise when a
+// changed Service's port or local endpoints changed.
+func (p *Proxier) syncHealthChecks(rep *report, byName svcLookup, full bool) {
+	if full || p.hcDirty {
+		p.hcDirty = false
+		ports := maps.Clone(p.hcPorts)
+		p.hcFailed = p.svcHC.SyncServices(ports)
+		p.hcFailedPorts = ports
+		p.svcHC.SyncEndpoints(maps.Clone(p.hcLocal))
+	}
+	// Failures persist until a later sync opens the port: keep reporting
+	// them (once per repeat interval).
+	for nsn, err := range p.hcFailed {
+		port := p.hcFailedPorts[nsn]
+		note := fmt.Sprintf("node %s failed to start healthcheck %q on port %d: %v", p.cfg.NodeName, nsn.String(), port, err)
 		if rep.first("hc/" + nsn.String() + "/" + note) {
-			p.log.Error("failed to start healthcheck", zap.Stringer("service", nsn), zap.Uint16("port", ports[nsn]), zap.Error(err))
+			p.log.Error("failed to start healthcheck", zap.Stringer("service", nsn), zap.Uint16("port", port), zap.Error(err))
 			p.event(byName, nsn, events.ReasonFailedToStartServiceHealthcheck, "Listen", note)
 		}
 	}
-	p.svcHC.SyncEndpoints(healthcheck.LocalReadyEndpoints(slices, p.cfg.NodeName, v1.IPv4Protocol))
 }

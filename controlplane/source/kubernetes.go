@@ -95,10 +95,14 @@ func NewKubernetes(client kubernetes.Interface, cfg KubernetesConfig, log *zap.L
 	sliceInformer := sliceFactory.Discovery().V1().EndpointSlices()
 	nodeInformer := nodeFactory.Core().V1().Nodes()
 	k.services, k.slices, k.nodes = svcInformer.Informer(), sliceInformer.Informer(), nodeInformer.Informer()
+	if err := k.slices.AddIndexers(sliceIndexers); err != nil {
+		return nil, fmt.Errorf("create kubernetes source: index endpointslices: %w", err)
+	}
 	k.listers = Listers{
 		Services:       svcInformer.Lister(),
 		EndpointSlices: sliceInformer.Lister(),
 		Nodes:          nodeInformer.Lister(),
+		ServiceSlices:  serviceSlices(k.slices.GetIndexer()),
 	}
 	for name, inf := range k.informers() {
 		if err := inf.SetWatchErrorHandlerWithContext(k.watchErrorHandler(name)); err != nil {

@@ -43,11 +43,15 @@ func emptySnapshot() *snapshot {
 
 func buildSnapshot(objs []runtime.Object) (*snapshot, error) {
 	svcs, slices, nodes := newIndexer(), newIndexer(), newIndexer()
+	if err := slices.AddIndexers(sliceIndexers); err != nil {
+		return nil, fmt.Errorf("index endpointslices: %w", err)
+	}
 	s := &snapshot{
 		listers: Listers{
 			Services:       corelisters.NewServiceLister(svcs),
 			EndpointSlices: discoverylisters.NewEndpointSliceLister(slices),
 			Nodes:          corelisters.NewNodeLister(nodes),
+			ServiceSlices:  serviceSlices(slices),
 		},
 		objects: make(map[objectKey]runtime.Object, len(objs)),
 	}

@@ -66,6 +66,42 @@ type Listers struct {
 	// Nodes holds at most the agent's own Node in the Kubernetes source;
 	// the file source holds every Node in its directory.
 	Nodes corelisters.NodeLister
+	// ServiceSlices returns the EndpointSlices labelled with a Service's
+	// name (kubernetes.io/service-name), from an index.
+	ServiceSlices func(namespace, service string) ([]*discoveryv1.EndpointSlice, error)
+}
+
+// IndexByService indexes EndpointSlices by namespace/service-name label.
+const IndexByService = "strait.io/service"
+
+// sliceIndexers are the indexers of every EndpointSlice store.
+var sliceIndexers = cache.Indexers{IndexByService: func(obj any) ([]string, error) {
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return nil, nil
+	}
+	svc := s.Labels[discoveryv1.LabelServiceName]
+	if svc == "" {
+		return nil, nil
+	}
+	return []string{s.Namespace + "/" + svc}, nil
+}}
+
+// serviceSlices reads the IndexByService index of idx.
+func serviceSlices(idx cache.Indexer) func(namespace, service string) ([]*discoveryv1.EndpointSlice, error) {
+	return func(namespace, service string) ([]*discoveryv1.EndpointSlice, error) {
+		objs, err := idx.ByIndex(IndexByService, namespace+"/"+service)
+		if err != nil {
+			return nil, fmt.Errorf("list endpointslices of %s/%s: %w", namespace, service, err)
+		}
+		out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
+		for _, o := range objs {
+			if s, ok := o.(*discoveryv1.EndpointSlice); ok {
+				out = append(out, s)
+			}
+		}
+		return out, nil
+	}
 }
 
 // Source is where the proxier's objects come from.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -71,6 +73,11 @@ type Datapath struct {
 	podPatterns []string
 	podAttached map[string]int // device -> ifindex attached this run
 	nativeOnly  bool
+
+	// remote holds each service's remote backend addresses and
+	// remoteRefs how many services list each: the neighbour targets.
+	remote     map[model.ServiceName][]netip.Addr
+	remoteRefs map[netip.Addr]int
 
 	// mu serialises Apply and SetDevices: both program the maps.
 	mu sync.Mutex
@@ -143,7 +150,8 @@ func Open(log *zap.Logger, cfg Config) (*Datapath, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Datapath{log: log, dp: dp, neigh: neigh.New(log), podAttached: make(map[string]int)}
+	d := &Datapath{log: log, dp: dp, neigh: neigh.New(log), podAttached: make(map[string]int),
+		remote: make(map[model.ServiceName][]netip.Addr), remoteRefs: make(map[netip.Addr]int)}
 	cfg.Program.Capacities = cfg.Capacities
 	d.prog, err = program.New(log, dp.Maps, cfg.Program)
 	if err != nil {
@@ -303,24 +311,76 @@ func (d *Datapath) Loader() *loader.Datapath { return d.dp }
 func (d *Datapath) Apply(state model.State) (program.Result, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.syncPodDevices()
+	res, err := d.prog.Apply(state)
+	clear(d.remote)
+	clear(d.remoteRefs)
+	for i := range state.Services {
+		d.trackRemote(&state.Services[i])
+	}
+	d.syncNeighbours()
+	return res, err
+}
+
+// ApplyChanges is Apply when only the services named in changed differ
+// from the previous state (see program.Programmer.ApplyChanges).
+func (d *Datapath) ApplyChanges(state model.State, changed []model.ServiceName) (program.Result, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.syncPodDevices()
+	res, err := d.prog.ApplyChanges(state, changed)
+	moved := false
+	for _, name := range changed {
+		for _, a := range d.remote[name] {
+			if d.remoteRefs[a]--; d.remoteRefs[a] == 0 {
+				delete(d.remoteRefs, a)
+				moved = true
+			}
+		}
+		delete(d.remote, name)
+		i, ok := slices.BinarySearchFunc(state.Services, name, func(s model.Service, n model.ServiceName) int { return s.Name.Compare(n) })
+		if ok && d.trackRemote(&state.Services[i]) {
+			moved = true
+		}
+	}
+	if moved {
+		d.syncNeighbours()
+	}
+	return res, err
+}
+
+// trackRemote records svc's remote backend addresses and reports whether
+// one is new.
+func (d *Datapath) trackRemote(svc *model.Service) bool {
+	added := false
+	var addrs []netip.Addr
+	for _, b := range svc.Backends {
+		if b.Local || slices.Contains(addrs, b.Addr) {
+			continue
+		}
+		addrs = append(addrs, b.Addr)
+		if d.remoteRefs[b.Addr]++; d.remoteRefs[b.Addr] == 1 {
+			added = true
+		}
+	}
+	if len(addrs) > 0 {
+		d.remote[svc.Name] = addrs
+	}
+	return added
+}
+
+func (d *Datapath) syncPodDevices() {
 	if perr := d.SyncPodDevices(); perr != nil {
 		d.log.Warn("east-west program not attached to every pod device", zap.Error(perr))
 	}
-	res, err := d.prog.Apply(state)
-	var remote []netip.Addr
-	seen := make(map[netip.Addr]bool)
-	for _, s := range state.Services {
-		for _, b := range s.Backends {
-			if !b.Local && !seen[b.Addr] {
-				seen[b.Addr] = true
-				remote = append(remote, b.Addr)
-			}
-		}
-	}
+}
+
+func (d *Datapath) syncNeighbours() {
+	remote := slices.Collect(maps.Keys(d.remoteRefs))
+	slices.SortFunc(remote, netip.Addr.Compare)
 	if nerr := d.neigh.Sync(context.Background(), remote); nerr != nil {
 		d.log.Warn("neighbour entries for remote backends not fully programmed", zap.Error(nerr))
 	}
-	return res, err
 }
 
 // Close releases this process's handles; the pinned datapath keeps

@@ -3,6 +3,8 @@ package program
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -86,6 +88,12 @@ type Result struct {
 
 // Programmer owns the programmer-written maps. It is not safe for
 // concurrent use: one sync loop drives it.
+//
+// It keeps what every service contributes to the maps, so that a change to
+// a few services recomputes and writes only their entries: an incremental
+// Apply costs in proportion to what changed, not to the number of
+// services. A full diff against the maps is made after a restart and after
+// any failed write.
 type Programmer struct {
 	log    *zap.Logger
 	maps   lbmap.Maps
@@ -95,12 +103,24 @@ type Programmer struct {
 
 	// cur is what the maps hold, as far as this programmer knows; nil
 	// after a failed write, so the next Apply reads the maps again.
-	cur       *lbmap.Snapshot
-	restored  map[lbmap.FrontendKey]uint32
-	ringCache map[uint32]ringCacheEntry
+	cur *lbmap.Snapshot
+	// full makes the next write diff every key, not only changed ones.
+	full     bool
+	restored map[lbmap.FrontendKey]uint32
+	// applied holds the entries of every programmed service; w is their
+	// union, the maps' desired content.
+	applied map[model.ServiceName]*entries
+	w       *want
+	// retry holds the services that could not be programmed; every Apply
+	// tries them again.
+	retry map[model.ServiceName]model.Service
+	// svcCheck and beCheck are ids that may have fallen out of use.
+	svcCheck map[model.ServiceName]struct{}
+	beCheck  map[model.BackendKey]struct{}
 	// names is id -> service name as of the last Apply, for readers on
 	// other goroutines (metrics).
-	names atomic.Pointer[map[uint32]string]
+	names      atomic.Pointer[map[uint32]string]
+	namesStale bool
 }
 
 // ServiceName returns the name of service id as of the last Apply. Safe
@@ -126,7 +146,12 @@ func New(log *zap.Logger, maps lbmap.Maps, cfg Config) (*Programmer, error) {
 		svcIDs:    idalloc.New[model.ServiceName](cfg.Capacities.Services - 1),
 		beIDs:     idalloc.New[model.BackendKey](cfg.Capacities.Backends - 1),
 		restored:  make(map[lbmap.FrontendKey]uint32),
-		ringCache: make(map[uint32]ringCacheEntry),
+		applied:   make(map[model.ServiceName]*entries),
+		w:         newWant(),
+		retry:     make(map[model.ServiceName]model.Service),
+		svcCheck:  make(map[model.ServiceName]struct{}),
+		beCheck:   make(map[model.BackendKey]struct{}),
+		full:      true,
 	}
 	snap, err := lbmap.Read(maps)
 	if err != nil {
@@ -135,14 +160,18 @@ func New(log *zap.Logger, maps lbmap.Maps, cfg Config) (*Programmer, error) {
 	for id, v := range snap.Backends {
 		if err := p.beIDs.Restore(lbmap.BackendKeyOf(v), id); err != nil {
 			log.Warn("dropping unrestorable backend entry", zap.Uint32("backendID", id), zap.Error(err))
+			continue
 		}
+		p.beCheck[lbmap.BackendKeyOf(v)] = struct{}{}
 	}
 	for k, v := range snap.Frontends {
 		p.restored[k] = v.SvcId
 		if _, held := p.svcIDs.Lookup(placeholder(v.SvcId)); !held {
 			if err := p.svcIDs.Restore(placeholder(v.SvcId), v.SvcId); err != nil {
 				log.Warn("dropping unrestorable service id", zap.Uint32("serviceID", v.SvcId), zap.Error(err))
+				continue
 			}
+			p.svcCheck[placeholder(v.SvcId)] = struct{}{}
 		}
 	}
 	p.cur = snap
@@ -192,63 +221,166 @@ func (p *Programmer) SetIfaces(ifaces []Iface) error {
 	return nil
 }
 
-// Apply makes the maps hold exactly state.
+// Apply makes the maps hold exactly state, comparing every service with
+// what is programmed.
 func (p *Programmer) Apply(state model.State) (Result, error) {
+	ch := make(map[model.ServiceName]*model.Service)
+	seen := make(map[model.ServiceName]struct{}, len(state.Services))
+	for i := range state.Services {
+		s := &state.Services[i]
+		seen[s.Name] = struct{}{}
+		if e, ok := p.applied[s.Name]; ok && e.svc.Equal(s) {
+			if _, failed := p.retry[s.Name]; !failed {
+				continue
+			}
+		}
+		ch[s.Name] = s
+	}
+	for name := range p.applied {
+		if _, ok := seen[name]; !ok {
+			ch[name] = nil
+		}
+	}
+	for name := range p.retry {
+		if _, ok := seen[name]; !ok {
+			delete(p.retry, name)
+			p.svcCheck[name] = struct{}{}
+		}
+	}
+	return p.apply(ch)
+}
+
+// ApplyChanges makes the maps hold exactly state, given that only the
+// services named in changed (added, updated or removed) differ from the
+// state of the previous Apply or ApplyChanges: the others are not looked
+// at. state must be canonical (sorted by name). Services that failed
+// before are tried again.
+func (p *Programmer) ApplyChanges(state model.State, changed []model.ServiceName) (Result, error) {
+	byName := func(s model.Service, n model.ServiceName) int { return s.Name.Compare(n) }
+	ch := make(map[model.ServiceName]*model.Service, len(changed))
+	for _, name := range changed {
+		i, ok := slices.BinarySearchFunc(state.Services, name, byName)
+		if ok {
+			s := &state.Services[i]
+			if e, ok := p.applied[name]; ok && e.svc.Equal(s) {
+				if _, failed := p.retry[name]; !failed {
+					continue
+				}
+			}
+			ch[name] = s
+		} else {
+			ch[name] = nil
+		}
+	}
+	for name, s := range p.retry {
+		if _, ok := ch[name]; !ok {
+			ch[name] = &s
+		}
+	}
+	return p.apply(ch)
+}
+
+// apply programs the changed services (nil: removed).
+func (p *Programmer) apply(ch map[model.ServiceName]*model.Service) (Result, error) {
 	res := Result{Failed: make(map[model.ServiceName]error)}
 	if p.cur == nil {
 		snap, err := lbmap.Read(p.maps)
 		if err != nil {
 			return res, fmt.Errorf("re-read maps: %w", err)
 		}
-		p.cur = snap
+		p.cur, p.full = snap, true
 	}
 	t0 := time.Now()
-	d := newDesired(len(state.Services))
-	wanted := make(map[model.ServiceName]bool, len(state.Services))
-	for i := range state.Services {
-		svc := &state.Services[i]
-		wanted[svc.Name] = true
-		if err := p.addService(d, svc); err != nil {
-			res.Failed[svc.Name] = err
+	names := slices.SortedFunc(maps.Keys(ch), model.ServiceName.Compare)
+	var d *dirty // nil: the write compares every key
+	if !p.full {
+		d = newDirty()
+	}
+	unused := func(k model.BackendKey) { p.beCheck[k] = struct{}{} }
+	old := make(map[model.ServiceName]*entries)
+	for _, name := range names {
+		if e := p.applied[name]; e != nil {
+			p.w.remove(e, d, unused)
+			old[name] = e
 		}
+	}
+	var jobs []ringJob
+	var restore []model.ServiceName
+	for _, name := range names {
+		s := ch[name]
+		if s == nil {
+			delete(p.applied, name)
+			delete(p.retry, name)
+			p.svcCheck[name] = struct{}{}
+			p.namesStale = true
+			continue
+		}
+		e, err := p.compute(p.w, s, old[name], &jobs)
+		if err != nil {
+			res.Failed[name] = err
+			p.retry[name] = *s
+			if old[name] != nil {
+				restore = append(restore, name)
+			}
+			continue
+		}
+		p.w.add(e, name, d)
+		p.applied[name] = e
+		delete(p.retry, name)
+		if old[name] == nil || old[name].id != e.id {
+			p.namesStale = true
+		}
+	}
+	// A service that failed keeps what it had, except frontends another
+	// service took over in this round.
+	for _, name := range restore {
+		o := *old[name]
+		o.frontends = slices.DeleteFunc(slices.Clone(o.frontends), func(f feEntry) bool {
+			_, taken := p.w.frontends[f.k]
+			return taken
+		})
+		p.w.add(&o, name, d)
+		p.applied[name] = &o
 	}
 	t1 := time.Now()
 	res.Phases.Desired = t1.Sub(t0)
-	p.buildRings(d)
+	buildRings(jobs)
+	for _, j := range jobs {
+		p.w.rings[j.e.id] = j.e.ring
+	}
 	t2 := time.Now()
 	res.Phases.Rings = t2.Sub(t1)
-	udp := udpServices(p.cur, d)
-	before := make([]lbmap.SvcBackendKey, 0, len(p.cur.SvcBackends))
-	for k := range p.cur.SvcBackends {
-		if udp[k.SvcId] {
-			before = append(before, k)
-		}
-	}
-	w := &writer{p: p, d: d, res: &res}
-	err := w.write()
+
+	wr := &writer{p: p, w: p.w, d: d, full: p.full, res: &res}
+	err := wr.write()
 	res.Phases.Write = time.Since(t2)
-	if p.cur != nil {
-		stale := make(map[lbmap.SvcBackendKey]bool)
-		for _, k := range before {
-			if _, still := p.cur.SvcBackends[k]; !still {
-				stale[k] = true
+	n, cerr := p.flushStaleUDP(wr.stale)
+	res.StaleUDPFlows = n
+	if cerr != nil {
+		p.log.Warn("stale UDP conntrack entries not removed", zap.Error(cerr))
+	}
+	for id := range wr.failed {
+		if name, ok := p.w.owner[id]; ok {
+			if e := p.applied[name]; e != nil {
+				p.retry[name] = e.svc
 			}
 		}
-		n, cerr := p.flushStaleUDP(stale)
-		res.StaleUDPFlows = n
-		if cerr != nil {
-			p.log.Warn("stale UDP conntrack entries not removed", zap.Error(cerr))
-		}
 	}
-	p.releaseUnused(d, wanted)
-	res.Services, res.Backends, res.Frontends = len(d.services), len(d.backends), len(d.frontends)
-	names := make(map[uint32]string, len(d.owner))
-	for id, n := range d.owner {
-		names[id] = n.String()
-	}
-	p.names.Store(&names)
 	if err != nil {
+		// Read the maps again and compare everything next time.
 		p.cur = nil
+	} else {
+		p.full = false
+		p.releaseUnused()
+	}
+	res.Services, res.Backends, res.Frontends = len(p.w.services), len(p.w.backends), len(p.w.frontends)
+	if p.namesStale || p.names.Load() == nil {
+		names := make(map[uint32]string, len(p.w.owner))
+		for id, n := range p.w.owner {
+			names[id] = n.String()
+		}
+		p.names.Store(&names)
+		p.namesStale = false
 	}
 	for name, ferr := range res.Failed {
 		p.log.Warn("service not programmed", zap.Stringer("service", name), zap.Error(ferr))
@@ -256,70 +388,45 @@ func (p *Programmer) Apply(state model.State) (Result, error) {
 	return res, err
 }
 
-// releaseUnused frees the ids of services and backends not in d, once the
-// maps no longer reference them.
-func (p *Programmer) releaseUnused(d *desired, wanted map[model.ServiceName]bool) {
-	if p.cur == nil {
-		return
-	}
-	// d's ids are a subset of the allocated ones: equal counts mean there
-	// is nothing to release (the common case of a sync with no deletion).
-	if len(d.services) == p.svcIDs.Len() && len(d.backends) == p.beIDs.Len() && len(p.restored) == 0 {
-		return
-	}
-	var svcNames []model.ServiceName
-	for name := range p.svcIDs.All() {
-		svcNames = append(svcNames, name)
-	}
-	for _, name := range svcNames {
-		id, _ := p.svcIDs.Lookup(name)
-		if _, ok := d.services[id]; ok {
+// releaseUnused frees the ids that may have fallen out of use, once
+// nothing wants them and the maps no longer reference them.
+func (p *Programmer) releaseUnused() {
+	for name := range p.svcCheck {
+		id, ok := p.svcIDs.Lookup(name)
+		if !ok {
+			delete(p.svcCheck, name)
 			continue
+		}
+		if _, ok := p.applied[name]; ok {
+			delete(p.svcCheck, name)
+			continue
+		}
+		if _, ok := p.retry[name]; ok {
+			continue // failed; keep its id for the retry
 		}
 		if _, still := p.cur.Services[id]; still {
 			continue
 		}
-		if wanted[name] {
-			continue // failed this round; keep its id for the retry
-		}
 		p.svcIDs.Release(name)
-		delete(p.ringCache, id)
+		delete(p.svcCheck, name)
 	}
-	var beKeys []model.BackendKey
-	for key := range p.beIDs.All() {
-		beKeys = append(beKeys, key)
-	}
-	for _, key := range beKeys {
-		id, _ := p.beIDs.Lookup(key)
-		if _, ok := d.backends[id]; ok {
+	for key := range p.beCheck {
+		id, ok := p.beIDs.Lookup(key)
+		if !ok || p.w.beRefs[id] > 0 {
+			delete(p.beCheck, key)
 			continue
 		}
 		if _, still := p.cur.Backends[id]; still {
 			continue
 		}
 		p.beIDs.Release(key)
+		delete(p.beCheck, key)
 	}
+	// Restored ids no service claimed are in the checks since New.
 	clear(p.restored)
 }
 
 var errPartial = errors.New("some map writes failed")
-
-// udpServices are the ids of services with a UDP frontend, in the maps or
-// desired.
-func udpServices(cur *lbmap.Snapshot, d *desired) map[uint32]bool {
-	out := make(map[uint32]bool)
-	for k, v := range cur.Frontends {
-		if k.Proto == uint8(model.UDP) {
-			out[v.SvcId] = true
-		}
-	}
-	for k, v := range d.frontends {
-		if k.Proto == uint8(model.UDP) {
-			out[v.SvcId] = true
-		}
-	}
-	return out
-}
 
 // flushStaleUDP removes the UDP conntrack entries (both directions) of
 // flows pinned to a backend that left its service. Nothing is read when

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/straitlb/strait/dataplane/lbmap"
+	"github.com/straitlb/strait/model"
 )
 
 type kvs[K comparable, V comparable] struct {
@@ -32,13 +33,42 @@ func diff[K comparable, V comparable](have, want map[K]V) (puts kvs[K, V], same 
 	return puts, same, dels
 }
 
-// writer applies one desired state, tracking in p.cur what was written.
+// changes returns the entries of want that differ from have and the keys
+// of have that want lacks: among keys only, or every key when full.
+func changes[K comparable, V comparable](full bool, keys map[K]struct{}, have, want map[K]V) (kvs[K, V], []K) {
+	if full {
+		puts, _, dels := diff(have, want)
+		return puts, dels
+	}
+	var puts kvs[K, V]
+	var dels []K
+	for k := range keys {
+		wv, inWant := want[k]
+		hv, inHave := have[k]
+		switch {
+		case inWant && (!inHave || hv != wv):
+			puts.keys = append(puts.keys, k)
+			puts.vals = append(puts.vals, wv)
+		case !inWant && inHave:
+			dels = append(dels, k)
+		}
+	}
+	return puts, dels
+}
+
+// writer makes the maps (p.cur) hold w, looking at the keys in d or, when
+// full, at every key; it tracks in p.cur what was written.
 type writer struct {
 	p      *Programmer
-	d      *desired
+	w      *want
+	d      *dirty
+	full   bool
 	res    *Result
 	failed map[uint32]bool // service ids whose writes failed this round
 	errs   []error
+	// stale are the memberships of UDP services removed: their conntrack
+	// entries are flushed.
+	stale map[lbmap.SvcBackendKey]bool
 }
 
 func (w *writer) fail(id uint32, err error) {
@@ -46,7 +76,7 @@ func (w *writer) fail(id uint32, err error) {
 		w.failed = make(map[uint32]bool)
 	}
 	w.failed[id] = true
-	w.res.Failed[w.d.owner[id]] = err
+	w.res.Failed[w.w.owner[id]] = err
 }
 
 // put writes entries in one batch; when the batch fails it retries them
@@ -103,27 +133,42 @@ func (w *writer) skipFailed(id uint32) bool { return w.failed[id] }
 
 func (w *writer) write() error {
 	p, d, cur := w.p, w.d, w.p.cur
+	if d == nil {
+		d = newDirty() // unused: a full write
+	}
+	want := w.w
 	one := func(id uint32) []uint32 { return []uint32{id} }
 
 	// Make: backends and memberships, rings and services, then the
 	// frontends that lead to them.
-	bePuts, _, beDels := diff(cur.Backends, d.backends)
+	bePuts, beDels := changes(w.full, d.backends, cur.Backends, want.backends)
 	put(w, p.maps.Backends, bePuts, cur.Backends, nil, func(id uint32, _ lbmap.BackendVal) []uint32 {
 		var owners []uint32
-		for k := range d.svcBackends {
+		for k := range want.svcBackends {
 			if k.BackendId == id {
 				owners = append(owners, k.SvcId)
 			}
 		}
 		return owners
 	})
-	mPuts, _, mDels := diff(cur.SvcBackends, d.svcBackends)
+	mPuts, mDels := changes(w.full, d.svcBackends, cur.SvcBackends, want.svcBackends)
 	put(w, p.maps.SvcBackends, mPuts, cur.SvcBackends,
 		func(k lbmap.SvcBackendKey, _ uint8) bool { return w.skipFailed(k.SvcId) },
 		func(k lbmap.SvcBackendKey, _ uint8) []uint32 { return one(k.SvcId) })
+	ringIDs := d.rings
+	if w.full {
+		ringIDs = make(map[uint32]struct{}, len(want.rings)+len(cur.Rings))
+		for id := range want.rings {
+			ringIDs[id] = struct{}{}
+		}
+		for id := range cur.Rings {
+			ringIDs[id] = struct{}{}
+		}
+	}
 	changed := make(map[uint32][]uint32)
-	for id, ring := range d.rings {
-		if !w.skipFailed(id) && !slices.Equal(cur.Rings[id], ring) {
+	for id := range ringIDs {
+		ring, ok := want.rings[id]
+		if ok && !w.skipFailed(id) && !slices.Equal(cur.Rings[id], ring) {
 			changed[id] = ring
 		}
 	}
@@ -137,15 +182,15 @@ func (w *writer) write() error {
 		cur.Rings[id] = ring
 		w.res.Writes++
 	}
-	sPuts, _, sDels := diff(cur.Services, d.services)
+	sPuts, sDels := changes(w.full, d.services, cur.Services, want.services)
 	put(w, p.maps.Services, sPuts, cur.Services,
 		func(id uint32, _ lbmap.ServiceVal) bool { return w.skipFailed(id) },
 		func(id uint32, _ lbmap.ServiceVal) []uint32 { return one(id) })
-	rPuts, _, rDels := diff(cur.SrcRanges, d.srcRanges)
+	rPuts, rDels := changes(w.full, d.srcRanges, cur.SrcRanges, want.srcRanges)
 	srcOwner := func(k lbmap.SrcRangeKey, _ uint8) []uint32 { id, _ := lbmap.SrcRangeOf(k); return one(id) }
 	put(w, p.maps.SrcRanges, rPuts, cur.SrcRanges,
 		func(k lbmap.SrcRangeKey, v uint8) bool { return w.skipFailed(srcOwner(k, v)[0]) }, srcOwner)
-	fPuts, _, fDels := diff(cur.Frontends, d.frontends)
+	fPuts, fDels := changes(w.full, d.frontends, cur.Frontends, want.frontends)
 	put(w, p.maps.Frontends, fPuts, cur.Frontends,
 		func(_ lbmap.FrontendKey, v lbmap.FrontendVal) bool { return w.skipFailed(v.SvcId) },
 		func(_ lbmap.FrontendKey, v lbmap.FrontendVal) []uint32 { return one(v.SvcId) })
@@ -160,8 +205,11 @@ func (w *writer) write() error {
 	sDels = filter(sDels, func(id uint32) bool { return !keepIDs[id] })
 	del(w, p.maps.Services, sDels, cur.Services)
 	var ringDels []uint32
-	for id := range cur.Rings {
-		if _, ok := d.rings[id]; !ok && !keepIDs[id] {
+	for id := range ringIDs {
+		if _, inCur := cur.Rings[id]; !inCur {
+			continue
+		}
+		if _, ok := want.rings[id]; !ok && !keepIDs[id] {
 			ringDels = append(ringDels, id)
 		}
 	}
@@ -174,14 +222,32 @@ func (w *writer) write() error {
 		w.res.Writes += len(ringDels)
 	}
 	mDels = filter(mDels, func(k lbmap.SvcBackendKey) bool { return !keepIDs[k.SvcId] })
-	del(w, p.maps.SvcBackends, mDels, cur.SvcBackends)
-	// A backend stays while any service still lists it: rings only name
-	// members, and members go no sooner than their service's ring.
-	inRing := make(map[uint32]bool, len(cur.SvcBackends))
-	for k := range cur.SvcBackends {
-		inRing[k.BackendId] = true
+	udp := d.udp
+	if w.full {
+		udp = udpServices(cur, want)
 	}
-	beDels = filter(beDels, func(id uint32) bool { return !inRing[id] })
+	nerr := len(w.errs)
+	del(w, p.maps.SvcBackends, mDels, cur.SvcBackends)
+	if len(w.errs) == nerr {
+		for _, k := range mDels {
+			if udp[k.SvcId] {
+				if w.stale == nil {
+					w.stale = make(map[lbmap.SvcBackendKey]bool)
+				}
+				w.stale[k] = true
+			}
+		}
+	}
+	// A backend stays while any service still lists it: rings only name
+	// members, and members go no sooner than their service's ring. After
+	// a clean incremental round no membership outside want remains.
+	if w.full || len(keepIDs) > 0 || len(w.errs) > 0 {
+		inRing := make(map[uint32]bool, len(cur.SvcBackends))
+		for k := range cur.SvcBackends {
+			inRing[k.BackendId] = true
+		}
+		beDels = filter(beDels, func(id uint32) bool { return !inRing[id] })
+	}
 	del(w, p.maps.Backends, beDels, cur.Backends)
 
 	if len(w.errs) > 0 {
@@ -190,14 +256,35 @@ func (w *writer) write() error {
 	return nil
 }
 
+// udpServices are the ids of services with a UDP frontend, in the maps or
+// desired.
+func udpServices(cur *lbmap.Snapshot, w *want) map[uint32]bool {
+	out := make(map[uint32]bool)
+	for k, v := range cur.Frontends {
+		if k.Proto == uint8(model.UDP) {
+			out[v.SvcId] = true
+		}
+	}
+	for k, v := range w.frontends {
+		if k.Proto == uint8(model.UDP) {
+			out[v.SvcId] = true
+		}
+	}
+	return out
+}
+
 // keptIDs are the ids of services that failed, this round or while
-// computing the desired state, and still have entries in the maps.
+// computing the desired state, whose entries in the maps are not wanted
+// but stay.
 func (w *writer) keptIDs() map[uint32]bool {
 	keep := make(map[uint32]bool, len(w.failed))
 	for id := range w.failed {
 		keep[id] = true
 	}
 	for name := range w.res.Failed {
+		if _, restored := w.p.applied[name]; restored {
+			continue // its previous entries are wanted again
+		}
 		if id, ok := w.p.svcIDs.Lookup(name); ok {
 			keep[id] = true
 		}
