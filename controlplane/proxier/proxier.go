@@ -59,8 +59,8 @@ type ServiceHealth interface {
 var (
 	_ Dataplane            = (*program.Programmer)(nil)
 	_ IncrementalDataplane = (*program.Programmer)(nil)
-	_ Health        = (*healthcheck.ProxyHealth)(nil)
-	_ ServiceHealth = (*healthcheck.ServiceHealth)(nil)
+	_ Health               = (*healthcheck.ProxyHealth)(nil)
+	_ ServiceHealth        = (*healthcheck.ServiceHealth)(nil)
 )
 
 // Deps are the Proxier's collaborators. Source and Dataplane are required.
@@ -159,15 +159,15 @@ func New(log *zap.Logger, cfg Config, deps Deps) (*Proxier, error) {
 		deps.Clock = clock.RealClock{}
 	}
 	p := &Proxier{
-		log:      log,
-		cfg:      cfg,
-		src:      deps.Source,
-		dp:       deps.Dataplane,
-		rec:      deps.Recorder,
-		metrics:  deps.Metrics,
-		health:   deps.Health,
-		svcHC:    deps.ServiceHealth,
-		clock:    deps.Clock,
+		log:        log,
+		cfg:        cfg,
+		src:        deps.Source,
+		dp:         deps.Dataplane,
+		rec:        deps.Recorder,
+		metrics:    deps.Metrics,
+		health:     deps.Health,
+		svcHC:      deps.ServiceHealth,
+		clock:      deps.Clock,
 		start:      deps.Clock.Now(),
 		pending:    newWork(),
 		sliceOwner: make(map[types.NamespacedName]string),

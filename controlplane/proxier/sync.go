@@ -17,8 +17,8 @@ import (
 	"github.com/straitlb/strait/controlplane/healthcheck"
 	"github.com/straitlb/strait/controlplane/source"
 	"github.com/straitlb/strait/controlplane/translate"
-	"github.com/straitlb/strait/model"
 	"github.com/straitlb/strait/dataplane/program"
+	"github.com/straitlb/strait/model"
 )
 
 // sync is one run of the loop: translate what changed (or everything),

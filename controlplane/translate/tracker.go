@@ -57,8 +57,8 @@ type claimRef struct {
 // NewTracker returns an empty Tracker; call Reset first.
 func NewTracker() *Tracker {
 	return &Tracker{
-		entries: make(map[types.NamespacedName]*trackEntry),
-		claims:  make(map[model.FrontendKey][]claimRef),
+		entries:   make(map[types.NamespacedName]*trackEntry),
+		claims:    make(map[model.FrontendKey][]claimRef),
 		out:       make(map[model.ServiceName]*model.Service),
 		withProbs: make(map[types.NamespacedName]*trackEntry),
 	}

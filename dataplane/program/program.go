@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -140,18 +140,18 @@ func (p *Programmer) ServiceName(id uint32) (string, bool) {
 func New(log *zap.Logger, maps lbmap.Maps, cfg Config) (*Programmer, error) {
 	cfg.setDefaults()
 	p := &Programmer{
-		log:       log,
-		maps:      maps,
-		cfg:       cfg,
-		svcIDs:    idalloc.New[model.ServiceName](cfg.Capacities.Services - 1),
-		beIDs:     idalloc.New[model.BackendKey](cfg.Capacities.Backends - 1),
-		restored:  make(map[lbmap.FrontendKey]uint32),
-		applied:   make(map[model.ServiceName]*entries),
-		w:         newWant(),
-		retry:     make(map[model.ServiceName]model.Service),
-		svcCheck:  make(map[model.ServiceName]struct{}),
-		beCheck:   make(map[model.BackendKey]struct{}),
-		full:      true,
+		log:      log,
+		maps:     maps,
+		cfg:      cfg,
+		svcIDs:   idalloc.New[model.ServiceName](cfg.Capacities.Services - 1),
+		beIDs:    idalloc.New[model.BackendKey](cfg.Capacities.Backends - 1),
+		restored: make(map[lbmap.FrontendKey]uint32),
+		applied:  make(map[model.ServiceName]*entries),
+		w:        newWant(),
+		retry:    make(map[model.ServiceName]model.Service),
+		svcCheck: make(map[model.ServiceName]struct{}),
+		beCheck:  make(map[model.BackendKey]struct{}),
+		full:     true,
 	}
 	snap, err := lbmap.Read(maps)
 	if err != nil {
