@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -153,10 +155,12 @@ func RunAgent(ctx context.Context, log *zap.Logger, opts AgentOptions) (AgentRes
 		time.Sleep(200 * time.Microsecond)
 	}
 	syncedAt = time.Now()
+	stopCPU := startCPUProfile(os.Getenv(EnvCPUProfile))
 	w.mu.Lock()
 	for w.lastRes.Services < opts.Services {
 		w.cond.Wait()
 	}
+	stopCPU()
 	r.ColdSync = w.lastEnd.Sub(syncedAt)
 	r.FirstApply = w.firstDur
 	r.Services, r.Backends = w.lastRes.Services, w.lastRes.Backends
@@ -195,7 +199,48 @@ func RunAgent(ctx context.Context, log *zap.Logger, opts AgentOptions) (AgentRes
 		r.P50, r.P99, r.Max = s[n/2], s[min(n-1, n*99/100)], s[n-1]
 	}
 	r.PeakRSS = peakRSS()
+	if path := os.Getenv(EnvHeapProfile); path != "" {
+		if err := writeHeapProfile(path); err != nil {
+			return r, err
+		}
+	}
 	return r, nil
+}
+
+// Profiles of the agent side, for finding where time and memory go.
+const (
+	// EnvCPUProfile names a file for a CPU profile of the cold sync.
+	EnvCPUProfile = "STRAIT_BENCH_CPUPROFILE"
+	// EnvHeapProfile names a file for a heap profile after the run.
+	EnvHeapProfile = "STRAIT_BENCH_HEAPPROFILE"
+)
+
+func startCPUProfile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write heap profile: %w", err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		return fmt.Errorf("write heap profile: %w", err)
+	}
+	return nil
 }
 
 // peakRSS reads VmHWM from /proc/self/status.
