@@ -27,39 +27,53 @@ const (
 	halfGrace = time.Millisecond
 )
 
-// ringMem is one inner map, memory-mapped.
+// ringMem is one inner map. It is memory-mapped only while being read or
+// written: 10,000 rings kept mapped would add their pages (8 KiB each at
+// 1,009 slots) to the agent's resident memory.
 type ringMem struct {
-	mem     []byte
-	words   []uint32
+	m       *ebpf.Map
 	cap     uint32
 	retired time.Time // when the inactive half was last active
 }
 
-func (r *ringMem) ctl() uint32 { return atomic.LoadUint32(&r.words[ringCtl]) }
+// mapped calls f with the map's words, memory-mapped for the call.
+func (r *ringMem) mapped(f func(words []uint32)) error {
+	n := int(r.m.MaxEntries()) * 2 // two 32-bit words per 8-byte element
+	size := (n*4 + unix.Getpagesize() - 1) &^ (unix.Getpagesize() - 1)
+	mem, err := unix.Mmap(r.m.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("mmap ring map: %w", err)
+	}
+	f(unsafe.Slice((*uint32)(unsafe.Pointer(&mem[0])), n))
+	return unix.Munmap(mem)
+}
 
-func (r *ringMem) active() []uint32 {
-	c := r.ctl()
-	base := ringHdr + (c>>31)*r.cap
-	return r.words[base : base+c&ringSizeMask]
+func active(words []uint32, capacity uint32) []uint32 {
+	c := atomic.LoadUint32(&words[ringCtl])
+	base := ringHdr + (c>>31)*capacity
+	return words[base : base+c&ringSizeMask]
 }
 
 // publish writes ring into the inactive half and flips to it.
-func (r *ringMem) publish(ring []uint32) {
+func (r *ringMem) publish(ring []uint32) error {
 	if wait := halfGrace - time.Since(r.retired); wait > 0 {
 		time.Sleep(wait)
 	}
-	next := (r.ctl() >> 31) ^ 1
-	base := ringHdr + next*r.cap
-	copy(r.words[base:base+uint32(len(ring))], ring)
-	atomic.StoreUint32(&r.words[ringCtl], next<<31|uint32(len(ring)))
+	err := r.mapped(func(words []uint32) {
+		next := (atomic.LoadUint32(&words[ringCtl]) >> 31) ^ 1
+		base := ringHdr + next*r.cap
+		copy(words[base:base+uint32(len(ring))], ring)
+		atomic.StoreUint32(&words[ringCtl], next<<31|uint32(len(ring)))
+	})
 	r.retired = time.Now()
+	return err
 }
 
-func (r *ringMem) unmap() { _ = unix.Munmap(r.mem) }
+func (r *ringMem) close() { _ = r.m.Close() }
 
-// realRings keeps every ring memory-mapped. A new ring that fits its
-// map's capacity is written in place (two halves, one atomic flip: no
-// syscall); a ring that outgrows it gets a new map, and all new maps of one
+// realRings keeps a handle on every ring map. A new ring that fits its
+// map's capacity is written in place (two halves, one atomic flip: no map
+// update); a ring that outgrows it gets a new map, and all new maps of one
 // Set are swapped into the outer array with a single batch update, because
 // every update of a map-of-maps waits for an RCU grace period.
 type realRings struct {
@@ -78,16 +92,7 @@ func newRealRings(outer *ebpf.Map, inner *ebpf.MapSpec) *realRings {
 // crosses a rung, and the next rung is twice as large anyway.
 func capacityFor(size int) uint32 { return uint32(size) }
 
-func mmapRing(m *ebpf.Map) (*ringMem, error) {
-	n := int(m.MaxEntries()) * 2 // two 32-bit words per 8-byte element
-	size := (n*4 + unix.Getpagesize() - 1) &^ (unix.Getpagesize() - 1)
-	mem, err := unix.Mmap(m.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("mmap ring map: %w", err)
-	}
-	words := unsafe.Slice((*uint32)(unsafe.Pointer(&mem[0])), n)
-	return &ringMem{mem: mem, words: words, cap: uint32((n - ringHdr) / 2)}, nil
-}
+func capacityOf(m *ebpf.Map) uint32 { return (m.MaxEntries()*2 - ringHdr) / 2 }
 
 func (r *realRings) newRing(ring []uint32) (*ebpf.Map, *ringMem, error) {
 	spec := r.inner.Copy()
@@ -97,18 +102,20 @@ func (r *realRings) newRing(ring []uint32) (*ebpf.Map, *ringMem, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("create ring map (%d slots): %w", spec.MaxEntries, err)
 	}
-	rm, err := mmapRing(m)
+	rm := &ringMem{m: m, cap: capacityOf(m)}
+	err = rm.mapped(func(words []uint32) {
+		words[ringCap] = rm.cap
+		copy(words[ringHdr:], ring)
+		atomic.StoreUint32(&words[ringCtl], uint32(len(ring)))
+	})
 	if err != nil {
 		m.Close()
 		return nil, nil, err
 	}
-	rm.words[ringCap] = c
-	copy(rm.words[ringHdr:], ring)
-	atomic.StoreUint32(&rm.words[ringCtl], uint32(len(ring)))
 	return m, rm, nil
 }
 
-// lookup returns the mapped ring of id, opening a pinned one left by a
+// lookup returns the ring map of id, opening a pinned one left by a
 // previous process. nil, nil when the service has none.
 func (r *realRings) lookup(id uint32) (*ringMem, error) {
 	if rm, ok := r.open[id]; ok {
@@ -125,14 +132,15 @@ func (r *realRings) lookup(id uint32) (*ringMem, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open maglev ring %d (map id %d): %w", id, innerID, err)
 	}
-	defer m.Close()
-	rm, err := mmapRing(m)
-	if err != nil {
+	rm := &ringMem{m: m, cap: capacityOf(m)}
+	var capWord uint32
+	if err := rm.mapped(func(words []uint32) { capWord = words[ringCap] }); err != nil {
+		m.Close()
 		return nil, fmt.Errorf("open maglev ring %d: %w", id, err)
 	}
-	if rm.words[ringCap] != rm.cap {
-		rm.unmap()
-		return nil, fmt.Errorf("open maglev ring %d: capacity word %d, map holds %d", id, rm.words[ringCap], rm.cap)
+	if capWord != rm.cap {
+		m.Close()
+		return nil, fmt.Errorf("open maglev ring %d: capacity word %d, map holds %d", id, capWord, rm.cap)
 	}
 	r.open[id] = rm
 	return rm, nil
@@ -163,7 +171,9 @@ func (r *realRings) Set(rings map[uint32][]uint32) map[uint32]error {
 			continue
 		}
 		if rm != nil && uint32(len(ring)) <= rm.cap {
-			rm.publish(ring)
+			if err := rm.publish(ring); err != nil {
+				errs[id] = fmt.Errorf("set maglev ring %d: %w", id, err)
+			}
 			continue
 		}
 		todo = append(todo, created{id: id, ring: ring})
@@ -176,7 +186,6 @@ func (r *realRings) Set(rings map[uint32][]uint32) map[uint32]error {
 			errs[c.id] = fmt.Errorf("set maglev ring %d: %w", c.id, c.err)
 			continue
 		}
-		defer c.m.Close()
 		ids = append(ids, c.id)
 		fds = append(fds, uint32(c.m.FD()))
 	}
@@ -196,11 +205,11 @@ func (r *realRings) Set(rings map[uint32][]uint32) map[uint32]error {
 			continue
 		}
 		if _, failed := errs[c.id]; failed {
-			c.rm.unmap()
+			c.rm.close()
 			continue
 		}
 		if old := r.open[c.id]; old != nil {
-			old.unmap()
+			old.close()
 		}
 		r.open[c.id] = c.rm
 	}
@@ -249,7 +258,7 @@ func (r *realRings) Delete(ids []uint32) error {
 	}
 	for _, id := range ids {
 		if rm := r.open[id]; rm != nil {
-			rm.unmap()
+			rm.close()
 			delete(r.open, id)
 		}
 	}
@@ -263,9 +272,11 @@ func (r *realRings) Get(id uint32) ([]uint32, error) {
 	if rm == nil || err != nil {
 		return nil, err
 	}
-	a := rm.active()
-	if len(a) == 0 {
-		return nil, nil
-	}
-	return append([]uint32(nil), a...), nil
+	var out []uint32
+	err = rm.mapped(func(words []uint32) {
+		if a := active(words, rm.cap); len(a) > 0 {
+			out = append([]uint32(nil), a...)
+		}
+	})
+	return out, err
 }

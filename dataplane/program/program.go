@@ -147,7 +147,7 @@ func New(log *zap.Logger, maps lbmap.Maps, cfg Config) (*Programmer, error) {
 		beIDs:    idalloc.New[model.BackendKey](cfg.Capacities.Backends - 1),
 		restored: make(map[lbmap.FrontendKey]uint32),
 		applied:  make(map[model.ServiceName]*entries),
-		w:        newWant(),
+		w:        newWant(nil),
 		retry:    make(map[model.ServiceName]model.Service),
 		svcCheck: make(map[model.ServiceName]struct{}),
 		beCheck:  make(map[model.BackendKey]struct{}),
@@ -224,7 +224,11 @@ func (p *Programmer) SetIfaces(ifaces []Iface) error {
 // Apply makes the maps hold exactly state, comparing every service with
 // what is programmed.
 func (p *Programmer) Apply(state model.State) (Result, error) {
-	ch := make(map[model.ServiceName]*model.Service)
+	if len(p.applied) == 0 && len(p.retry) == 0 && len(state.Services) > 0 {
+		p.w = newWant(&state) // nothing programmed yet: size for state
+		p.applied = make(map[model.ServiceName]*entries, len(state.Services))
+	}
+	ch := make(map[model.ServiceName]*model.Service, len(state.Services))
 	seen := make(map[model.ServiceName]struct{}, len(state.Services))
 	for i := range state.Services {
 		s := &state.Services[i]
