@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -236,11 +237,26 @@ func (k *Kubernetes) watchErrorHandler(name string) cache.WatchErrorHandlerWithC
 	}
 }
 
-// trimManagedFields drops metadata the proxier never reads, as kube-proxy
-// does, to save memory.
+// trimManagedFields drops what the proxier never reads, to save memory:
+// managed fields (as kube-proxy), kubectl's last-applied-configuration (a
+// JSON copy of the whole object) and, in EndpointSlices, the endpoints'
+// target references and deprecated topology.
 func trimManagedFields(obj any) (any, error) {
 	if m, err := meta.Accessor(obj); err == nil {
 		m.SetManagedFields(nil)
+		if a := m.GetAnnotations(); a != nil {
+			if _, ok := a[v1.LastAppliedConfigAnnotation]; ok {
+				a = maps.Clone(a)
+				delete(a, v1.LastAppliedConfigAnnotation)
+				m.SetAnnotations(a)
+			}
+		}
+	}
+	if s, ok := obj.(*discoveryv1.EndpointSlice); ok {
+		for i := range s.Endpoints {
+			s.Endpoints[i].TargetRef = nil
+			s.Endpoints[i].DeprecatedTopology = nil
+		}
 	}
 	return obj, nil
 }
