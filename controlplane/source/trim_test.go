@@ -14,7 +14,7 @@ func TestTrimKeepsWhatTheProxierReads(t *testing.T) {
 			Name:          "web-1",
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
 			Annotations: map[string]string{
-				v1.LastAppliedConfigAnnotation:     `{"big":"json"}`,
+				v1.LastAppliedConfigAnnotation:    `{"big":"json"}`,
 				v1.EndpointsLastChangeTriggerTime: "2026-01-01T00:00:00Z",
 			},
 		},
