@@ -3,12 +3,12 @@
 # they are missing. Idempotent; needs root on Debian/Ubuntu (apt-get).
 #
 # Other distributions: install clang/llvm (14+), libbpf headers, bpftool,
-# kernel UAPI headers, iproute2, ethtool, iperf3, nftables, iptables, FRR
-# and BIRD 2 with your package manager; Go 1.26 must be on PATH.
+# kernel UAPI headers, iproute2, ethtool, iperf3, wrk, nftables, iptables,
+# FRR and BIRD 2 with your package manager; Go 1.26 must be on PATH.
 set -euo pipefail
 
 PKGS=(clang llvm libbpf-dev bpftool linux-libc-dev iproute2 ethtool iperf3
-      nftables iptables frr bird2 procps kmod)
+      wrk nftables iptables frr bird2 procps kmod)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +118,53 @@ func TestPrivilegedCompareSmoke(t *testing.T) {
 		}
 		if p.Proxy == Strait && (p.Counters["ct_hit"] == 0 || p.Counters["ct_new"] == 0 || p.XDPMode != "native") {
 			t.Errorf("strait counters %v mode %q", p.Counters, p.XDPMode)
+		}
+	}
+}
+
+// The request/response phase for correctness: every proxy answers HTTP
+// through Service 0's NodePort from real backends in their namespaces,
+// wrk runs and the latency client spreads over several backends. No
+// timing is asserted.
+func TestPrivilegedRequestResponseSmoke(t *testing.T) {
+	privtest.Require(t)
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Fatalf("wrk is needed (hack/deps.sh installs it): %v", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(t.Context(), Options{Services: []int{10}, Endpoints: 4, SyncTimeout: 40 * time.Second, SkipPPS: true,
+		RR:        &RROptions{Duration: 500 * time.Millisecond, Connections: 4, Connects: 100},
+		NodeAgent: []string{self, "-node-agent-mode", "--"}, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Points) != 3 {
+		t.Fatalf("%d points", len(r.Points))
+	}
+	for _, p := range r.Points {
+		rr := p.RR
+		if rr == nil {
+			t.Errorf("%s: no request/response result", p.Proxy)
+			continue
+		}
+		t.Logf("%s: %+v", p.Proxy, *rr)
+		if !rr.OK() {
+			t.Errorf("%s: %q %q", p.Proxy, rr.Error, rr.WrkError)
+		}
+		if rr.Requests == 0 || rr.RPS <= 0 || rr.Errors != 0 || rr.Request.P50 <= 0 {
+			t.Errorf("%s: wrk %d requests, %.0f/s, %d errors, p50 %s", p.Proxy, rr.Requests, rr.RPS, rr.Errors, rr.Request.P50)
+		}
+		if rr.Connect.Samples != 100 || rr.ConnectErrors != 0 || rr.Connect.P50 <= 0 || rr.FirstByte.P50 < rr.Connect.P50 {
+			t.Errorf("%s: connect %+v first byte %+v, %d failed", p.Proxy, rr.Connect, rr.FirstByte, rr.ConnectErrors)
+		}
+		if rr.Answered < 2 || rr.Backends != 4 {
+			t.Errorf("%s: %d of %d backends answered", p.Proxy, rr.Answered, rr.Backends)
+		}
+		if p.Established.Sent != 0 {
+			t.Errorf("%s: packet phases ran with SkipPPS", p.Proxy)
 		}
 	}
 }

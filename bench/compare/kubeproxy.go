@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -127,7 +128,8 @@ type kubeProxy struct {
 // startKubeProxy spawns kube-proxy in the node namespace and waits for its
 // first complete sync. It returns the end of that sync (the metric's wall
 // clock) and its duration.
-func startKubeProxy(ctx context.Context, ns *netlab.NS, bin, kubeconfig, mode, logPath string, timeout time.Duration) (*kubeProxy, time.Time, time.Duration, error) {
+// env, when not nil, is the process's environment.
+func startKubeProxy(ctx context.Context, ns *netlab.NS, bin, kubeconfig, mode string, env []string, logPath string, timeout time.Duration) (*kubeProxy, time.Time, time.Duration, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, time.Time{}, 0, err
@@ -135,13 +137,15 @@ func startKubeProxy(ctx context.Context, ns *netlab.NS, bin, kubeconfig, mode, l
 	defer logf.Close()
 	cmd := exec.Command(bin, KubeProxyArgs(kubeconfig, mode)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = env
 	p, err := ns.Spawn(cmd)
 	if err != nil {
 		return nil, time.Time{}, 0, err
 	}
 	kp := &kubeProxy{proc: p, logPath: logPath}
 	hc := nsHTTPClient(ns)
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	var lastErr error
 	for {
 		m, err := scrape(ctx, hc)
@@ -162,7 +166,7 @@ func startKubeProxy(ctx context.Context, ns *netlab.NS, bin, kubeconfig, mode, l
 		case <-ctx.Done():
 			kp.stop()
 			return nil, time.Time{}, 0, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(PollInterval(time.Since(start))):
 		}
 		if time.Now().After(deadline) {
 			kp.stop()
@@ -172,6 +176,45 @@ func startKubeProxy(ctx context.Context, ns *netlab.NS, bin, kubeconfig, mode, l
 }
 
 func (k *kubeProxy) stop() { _ = k.proc.Stop() }
+
+// PollInterval is the wait between two scrapes of kube-proxy's metrics
+// after elapsed: 20 ms at first, then 1% of the time waited so far, at
+// most a second, so a sync of many minutes is not slowed by the polling.
+// The cold sync itself comes from the metric's timestamp, not from the
+// time of the scrape.
+func PollInterval(elapsed time.Duration) time.Duration {
+	return min(max(elapsed/100, 20*time.Millisecond), time.Second)
+}
+
+// iptablesTools are the commands kube-proxy's iptables mode runs.
+var iptablesTools = []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"}
+
+// LegacyIPTablesEnv returns an environment whose PATH starts with dir,
+// where it creates iptables, iptables-save, iptables-restore (and the
+// ip6tables ones) as links to the xtables-legacy tools: kube-proxy then
+// programs the legacy (x_tables) backend instead of the system's default.
+func LegacyIPTablesEnv(dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	for _, t := range iptablesTools {
+		legacy, err := exec.LookPath(strings.Replace(t, "tables", "tables-legacy", 1))
+		if err != nil {
+			return nil, fmt.Errorf("iptables legacy backend: %w", err)
+		}
+		// xtables-legacy-multi dispatches on the name it is called by.
+		if err := os.Symlink(legacy, filepath.Join(dir, t)); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATH=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH")), nil
+}
 
 func tailFile(path string) string {
 	b, _ := os.ReadFile(path)

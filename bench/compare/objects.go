@@ -103,14 +103,23 @@ loop:
 }
 
 // Service is Service i: a ClusterIP Service, TCP and UDP on Port.
+// Service 0 is a NodePort Service (RRNodePort, RRUDPNodePort; traffic
+// policies Cluster): the request/response phase goes through it, and its
+// ClusterIP serves the packet phases like every other.
 func Service(i int) *v1.Service {
-	return &v1.Service{
+	s := &v1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: cpbench.ServiceName(i), Namespace: Namespace},
 		Spec: v1.ServiceSpec{ClusterIP: ServiceIP(i).String(), Ports: []v1.ServicePort{
 			{Name: "tcp", Protocol: v1.ProtocolTCP, Port: Port, TargetPort: intstr.FromInt32(TargetPort)},
 			{Name: "udp", Protocol: v1.ProtocolUDP, Port: Port, TargetPort: intstr.FromInt32(TargetPort)},
 		}},
 	}
+	if i == 0 {
+		s.Spec.Type = v1.ServiceTypeNodePort
+		s.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyCluster
+		s.Spec.Ports[0].NodePort, s.Spec.Ports[1].NodePort = RRNodePort, RRUDPNodePort
+	}
+	return s
 }
 
 // Slice is Service i's EndpointSlice: e ready endpoints on RemoteNode.

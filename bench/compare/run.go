@@ -7,12 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/straitlb/strait/bench/pktgen"
@@ -26,6 +30,10 @@ const (
 	Strait            = "strait"
 	KubeProxyNFTables = "kube-proxy-nftables"
 	KubeProxyIPTables = "kube-proxy-iptables"
+	// KubeProxyIPTablesLegacy is iptables mode on the legacy (x_tables)
+	// backend: the iptables commands kube-proxy runs are xtables-legacy
+	// ones. Not in the default set.
+	KubeProxyIPTablesLegacy = "kube-proxy-iptables-legacy"
 )
 
 // Options size a side-by-side run.
@@ -45,9 +53,15 @@ type Options struct {
 	NodeAgent []string
 	// BinDir holds kube-proxy (default kubetest.FindBinaries).
 	BinDir string
-	// SyncTimeout bounds each proxy's cold sync (default 3 min).
+	// SyncTimeout bounds each proxy's cold sync (default 3 min); a proxy
+	// that does not finish in time is recorded as such and the run goes on.
 	SyncTimeout time.Duration
-	Logf        func(string, ...any)
+	// RR adds the request/response phase (HTTP through Service 0's
+	// NodePort to real backends) to every point; nil: none.
+	RR *RROptions
+	// SkipPPS leaves out the packet phases (cold sync and RR only).
+	SkipPPS bool
+	Logf    func(string, ...any)
 }
 
 // Point is one proxy at one Service count.
@@ -69,6 +83,8 @@ type Point struct {
 	// Options.SyncTimeout; nothing else was measured.
 	SyncTimedOut bool   `json:"sync_timed_out,omitempty"`
 	XDPMode      string `json:"xdp_mode,omitempty"`
+	// RR is the request/response phase (Options.RR).
+	RR *RR `json:"request_response,omitempty"`
 }
 
 // Traffic is one traffic phase's outcome.
@@ -115,6 +131,11 @@ func (o *Options) defaults() {
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
+	}
+	if o.RR != nil {
+		rr := *o.RR
+		rr.defaults()
+		o.RR = &rr
 	}
 }
 
@@ -173,8 +194,15 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			if err != nil {
 				return res, fmt.Errorf("%s at %d services: %w", px, n, err)
 			}
-			o.Logf("compare: %s %d services: cold sync %s (programming %s); established %.0f pps/CPU, new %.0f pps/CPU",
-				px, n, pt.ColdSync.Round(time.Millisecond), pt.Programming.Round(time.Millisecond), pt.Established.PPSPerCPU, pt.New.PPSPerCPU)
+			msg := fmt.Sprintf("compare: %s %d services: cold sync %s (programming %s)", px, n, pt.ColdSync.Round(time.Millisecond), pt.Programming.Round(time.Millisecond))
+			if !o.SkipPPS {
+				msg += fmt.Sprintf("; established %.0f pps/CPU, new %.0f pps/CPU", pt.Established.PPSPerCPU, pt.New.PPSPerCPU)
+			}
+			o.Logf("%s", msg)
+			if r := pt.RR; r != nil {
+				o.Logf("compare: %s %d services: %.0f HTTP req/s (p99 %s, %d errors%s); connect p50 %s p99 %s, first byte p50 %s p99 %s (%d failed)",
+					px, n, r.RPS, r.Request.P99, r.Errors, r.WrkError, r.Connect.P50, r.Connect.P99, r.FirstByte.P50, r.FirstByte.P99, r.ConnectErrors)
+			}
 			res.Points = append(res.Points, pt)
 		}
 	}
@@ -206,11 +234,25 @@ func runPoint(ctx context.Context, o Options, px string, n int, kubeconfig, binD
 		return pt, err
 	}
 	defer objs.Close()
-	if err := nl.AttachSink(objs); err != nil {
+	// The sink, attached here rather than by nl.AttachSink so that the
+	// request/response phase can swap it for an XDP_PASS program.
+	sink, err := nl.Gen.AttachXDP(nl.GenDev, objs.BenchSink, link.XDPDriverMode)
+	if err != nil {
 		return pt, err
 	}
 	if err := pktgen.SetSinkMatch(objs, BackendNet); err != nil {
 		return pt, err
+	}
+	var rl *rrLab
+	if o.RR != nil {
+		var bes []netip.Addr
+		for j := range o.Endpoints {
+			bes = append(bes, EndpointIP(0, j, o.Endpoints))
+		}
+		if rl, err = setupRR(nl, bes); err != nil {
+			return pt, fmt.Errorf("request/response lab: %w", err)
+		}
+		defer rl.close()
 	}
 	fw, err := forwardInto(nl.Node, apiAddr)
 	if err != nil {
@@ -286,15 +328,23 @@ func runPoint(ctx context.Context, o Options, px string, n int, kubeconfig, binD
 				_ = proc.Stop()
 			}
 		}
-	case KubeProxyNFTables, KubeProxyIPTables:
+	case KubeProxyNFTables, KubeProxyIPTables, KubeProxyIPTablesLegacy:
 		mode := "nftables"
-		if px == KubeProxyIPTables {
+		var env []string
+		switch px {
+		case KubeProxyIPTables:
 			mode = "iptables"
+		case KubeProxyIPTablesLegacy:
+			mode = "iptables"
+			if env, err = LegacyIPTablesEnv(filepath.Join(dir, "iptables-legacy")); err != nil {
+				return pt, err
+			}
 		}
 		if err := nl.AttachNodePass(); err != nil {
 			return pt, err
 		}
-		kp, end, dur, err := startKubeProxy(ctx, nl.Node, filepath.Join(binDir, kubetest.KubeProxyBinary), kubeconfig, mode,
+		t0 = time.Now()
+		kp, end, dur, err := startKubeProxy(ctx, nl.Node, filepath.Join(binDir, kubetest.KubeProxyBinary), kubeconfig, mode, env,
 			filepath.Join(dir, fmt.Sprintf("%s-%d.log", px, n)), o.SyncTimeout)
 		if err != nil {
 			return pt, err
@@ -305,6 +355,34 @@ func runPoint(ctx context.Context, o Options, px string, n int, kubeconfig, binD
 		return pt, fmt.Errorf("unknown proxy %q", px)
 	}
 	defer nd.stop()
+
+	if rl != nil {
+		pass, err := passProgram()
+		if err != nil {
+			return pt, err
+		}
+		defer pass.Close()
+		if err := sink.Update(pass); err != nil {
+			return pt, fmt.Errorf("swap the sink for XDP_PASS: %w", err)
+		}
+		// A failure here is recorded in the point; the packet phases still run.
+		rr, err := rrPhase(ctx, *o.RR, rl, netip.AddrPortFrom(pktgen.NodeIP, RRNodePort))
+		if err != nil {
+			if ctx.Err() != nil {
+				return pt, err
+			}
+			rr.Error = err.Error()
+			o.Logf("compare: %s %d services: request/response: %v", px, n, err)
+		}
+		pt.RR = &rr
+		rl.close()
+		if err := sink.Update(objs.BenchSink); err != nil {
+			return pt, fmt.Errorf("restore the sink: %w", err)
+		}
+	}
+	if o.SkipPPS {
+		return pt, nil
+	}
 
 	var before map[string]uint64
 	if nd.stats != nil {
@@ -383,6 +461,16 @@ func phase(ctx context.Context, o Options, nl *pktgen.NodeLab, objs *pktgen.Obje
 	t.PPS = float64(t.Forwarded) / t.Seconds
 	t.PPSPerCPU = t.PPS / float64(t.CPUs)
 	return t, nil
+}
+
+// passProgram loads an XDP program returning XDP_PASS.
+func passProgram() (*ebpf.Program, error) {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "compare_pass", Type: ebpf.XDP, AttachType: ebpf.AttachXDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}})
+	if err != nil {
+		return nil, fmt.Errorf("load xdp pass program: %w", err)
+	}
+	return p, nil
 }
 
 var errNoAnswer = errors.New("no answer")

@@ -88,7 +88,14 @@ type XY struct{ X, Y float64 }
 type Series struct {
 	Name   string
 	Points []XY
+	// Color overrides the palette (CSS colour, e.g. "#1f77b4"); Dashed
+	// draws a dashed line.
+	Color  string
+	Dashed bool
 }
+
+// Color is the palette's i-th colour (cycling).
+func Color(i int) string { return palette[i%len(palette)] }
 
 // LineChart is a line chart with a linear Y axis from 0 and a linear or
 // logarithmic X axis.
@@ -102,8 +109,14 @@ var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#
 
 // SVG renders the chart as a standalone SVG document.
 func (c LineChart) SVG() string {
-	const w, h, left, right, top, bottom = 640.0, 400.0, 80.0, 170.0, 40.0, 50.0
-	pw, ph := w-left-right, h-top-bottom
+	const h, left, top, bottom, pw = 400.0, 80.0, 40.0, 50.0, 390.0
+	// The legend sits right of the plot: wide enough for the longest name
+	// (about 7 px per character at 12 px).
+	right := 170.0
+	for _, s := range c.Series {
+		right = math.Max(right, 46+7*float64(len([]rune(s.Name))))
+	}
+	w, ph := left+pw+right, h-top-bottom
 	xmin, xmax, ymax := math.Inf(1), math.Inf(-1), 0.0
 	fx := func(x float64) float64 {
 		if c.LogX {
@@ -152,17 +165,24 @@ func (c LineChart) SVG() string {
 	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="middle">%s</text>`+"\n", left+pw/2, h-10, xmlEsc(c.XLabel))
 	fmt.Fprintf(&b, `<text transform="translate(16 %.0f) rotate(-90)" text-anchor="middle">%s</text>`+"\n", top+ph/2, xmlEsc(c.YLabel))
 	for i, s := range c.Series {
-		col := palette[i%len(palette)]
+		col := Color(i)
+		if s.Color != "" {
+			col = xmlEsc(s.Color)
+		}
+		dash := ""
+		if s.Dashed {
+			dash = ` stroke-dasharray="6 4"`
+		}
 		var pts []string
 		for _, p := range s.Points {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(p.X), py(p.Y)))
 		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", col, strings.Join(pts, " "))
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>`+"\n", col, dash, strings.Join(pts, " "))
 		for _, p := range s.Points {
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", px(p.X), py(p.Y), col)
 		}
 		ly := top + 10 + float64(i)*18
-		fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s" stroke-width="2"/>`+"\n", left+pw+12, ly, left+pw+30, ly, col)
+		fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s" stroke-width="2"%s/>`+"\n", left+pw+12, ly, left+pw+30, ly, col, dash)
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">%s</text>`+"\n", left+pw+36, ly+4, xmlEsc(s.Name))
 	}
 	b.WriteString("</svg>\n")

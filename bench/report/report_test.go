@@ -71,3 +71,32 @@ func TestLineChartSVG(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A series' own colour and dash are drawn, in the line and its legend;
+// long names widen the chart instead of running off it.
+func TestLineChartStyles(t *testing.T) {
+	c := LineChart{Series: []Series{
+		{Name: "a", Points: []XY{{1, 1}, {2, 2}}, Color: Color(3)},
+		{Name: "kube-proxy-iptables-legacy p99", Points: []XY{{1, 2}, {2, 3}}, Dashed: true},
+	}}
+	svg := c.SVG()
+	if n := strings.Count(svg, `stroke="`+Color(3)+`"`); n != 2 { // line and legend
+		t.Errorf("colour used %d times", n)
+	}
+	if n := strings.Count(svg, `stroke-dasharray="6 4"`); n != 2 {
+		t.Errorf("dash used %d times", n)
+	}
+	if !strings.Contains(svg, `stroke="`+Color(1)+`" stroke-width="2" stroke-dasharray`) {
+		t.Error("second series not in the second palette colour")
+	}
+	// 80 + 390 + 46 + 7*30 = 726.
+	if !strings.Contains(svg, `width="726"`) {
+		t.Errorf("legend width: %s", svg[:120])
+	}
+	if !strings.Contains((LineChart{}).SVG(), `width="640"`) {
+		t.Error("default width changed")
+	}
+	if Color(len(palette)) != Color(0) {
+		t.Error("palette does not cycle")
+	}
+}

@@ -209,18 +209,28 @@ func runCompare(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("compare", flag.ExitOnError)
 	services := fs.String("services", "10,1000", "comma-separated Service counts")
 	eps := fs.Int("endpoints", 10, "endpoints per Service")
-	proxies := fs.String("proxies", "", "comma-separated subset of strait,kube-proxy-nftables,kube-proxy-iptables")
+	proxies := fs.String("proxies", "", "comma-separated subset of strait,kube-proxy-nftables,kube-proxy-iptables,kube-proxy-iptables-legacy (default: the first three)")
 	proto := fs.String("proto", "tcp", "tcp or udp")
 	size := fs.Int("size", 0, "frame size in bytes (0: headers only)")
 	dur := fs.Duration("duration", 2*time.Second, "per traffic phase")
 	cpus := fs.Int("cpus", 1, "generator CPUs")
 	flows := fs.Int("flows", 0, "established flows (0: max(4 x services, 4096))")
+	syncTimeout := fs.Duration("sync-timeout", 3*time.Minute, "bound on each proxy's cold sync (recorded as not finished beyond)")
+	rr := fs.Bool("rr", true, "request/response phase: wrk and a connect-latency client through Service 0's NodePort")
+	rrDur := fs.Duration("rr-duration", 3*time.Second, "wrk's run (whole seconds)")
+	rrConns := fs.Int("rr-connections", 32, "wrk's keep-alive connections")
+	rrConnects := fs.Int("rr-connects", 2000, "new connections timed by the latency client")
+	noPPS := fs.Bool("no-pps", false, "leave out the packet phases")
 	_ = fs.Parse(args)
 	node, err := selfCmd("node-agent")
 	if err != nil {
 		return err
 	}
-	o := compare.Options{Endpoints: *eps, Proto: *proto, Size: *size, Duration: *dur, CPUs: *cpus, Flows: *flows, NodeAgent: node, Logf: logf}
+	o := compare.Options{Endpoints: *eps, Proto: *proto, Size: *size, Duration: *dur, CPUs: *cpus, Flows: *flows, NodeAgent: node,
+		SyncTimeout: *syncTimeout, SkipPPS: *noPPS, Logf: logf}
+	if *rr {
+		o.RR = &compare.RROptions{Duration: *rrDur, Connections: *rrConns, Connects: *rrConnects}
+	}
 	for _, s := range strings.Split(*services, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
