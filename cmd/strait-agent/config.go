@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +70,16 @@ type Config struct {
 	// MinSyncPeriod is the shortest time between syncs (default 0: sync as
 	// soon as the previous one ends; bursts still collapse).
 	MinSyncPeriod Duration `json:"minSyncPeriod,omitempty"`
+	// SNATPortRange is the source port range, "min-max", of flows the
+	// datapath SNATs to remote backends (default "61000-65535"): each
+	// such flow holds one port per backend address and port while its
+	// conntrack entry lives, so new-flow floods to few backends can
+	// exhaust it (counter snat_exhausted). Both ends in 1024..65535,
+	// min < max. It must not overlap net.ipv4.ip_local_port_range (Linux
+	// default 32768-60999): a local connection and an SNATed flow to the
+	// same backend could then share a 5-tuple. The agent warns when they
+	// overlap.
+	SNATPortRange string `json:"snatPortRange,omitempty"`
 	// LogLevel is debug, info, warn or error (default info).
 	LogLevel string `json:"logLevel,omitempty"`
 	// LogFormat is json (default) or console.
@@ -127,6 +138,9 @@ func (c *Config) setDefaults() {
 	if c.BGPDrainTime.Duration == 0 {
 		c.BGPDrainTime.Duration = 10 * time.Second
 	}
+	if c.SNATPortRange == "" {
+		c.SNATPortRange = DefaultSNATPortRange
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
@@ -152,6 +166,9 @@ func (c *Config) Validate() error {
 	if c.MinSyncPeriod.Duration < 0 || c.SyncPeriod.Duration < c.MinSyncPeriod.Duration {
 		errs = append(errs, fmt.Errorf("syncPeriod %s must be >= minSyncPeriod %s >= 0", c.SyncPeriod, c.MinSyncPeriod))
 	}
+	if _, _, err := ParsePortRange(c.SNATPortRange); err != nil {
+		errs = append(errs, fmt.Errorf("snatPortRange: %w", err))
+	}
 	switch c.LogFormat {
 	case "json", "console":
 	default:
@@ -159,3 +176,49 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// DefaultSNATPortRange is Config.SNATPortRange's default: above Linux's
+// default ip_local_port_range (32768-60999).
+const DefaultSNATPortRange = "61000-65535"
+
+// ParsePortRange parses "min-max" (as net.ipv4.ip_local_port_range, a
+// space or a tab also separates them): 1024 <= min < max <= 65535.
+func ParsePortRange(s string) (lo, hi uint16, err error) {
+	f := strings.Fields(strings.Replace(s, "-", " ", 1))
+	if len(f) != 2 || strings.Contains(f[1], "-") {
+		return 0, 0, fmt.Errorf("%q is not \"min-max\"", s)
+	}
+	var v [2]uint64
+	for i, x := range f {
+		n, err := strconv.ParseUint(x, 10, 16)
+		if err != nil || n < 1024 {
+			return 0, 0, fmt.Errorf("%q: port %q is not in 1024..65535", s, x)
+		}
+		v[i] = n
+	}
+	if v[0] >= v[1] {
+		return 0, 0, fmt.Errorf("%q: min %d is not below max %d", s, v[0], v[1])
+	}
+	return uint16(v[0]), uint16(v[1]), nil
+}
+
+// LocalPortRange reads this network namespace's net.ipv4.ip_local_port_range.
+func LocalPortRange() (lo, hi uint16, err error) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0, fmt.Errorf("ip_local_port_range: %q", b)
+	}
+	l, err1 := strconv.ParseUint(f[0], 10, 16)
+	h, err2 := strconv.ParseUint(f[1], 10, 16)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, fmt.Errorf("ip_local_port_range: %w", err)
+	}
+	return uint16(l), uint16(h), nil
+}
+
+// PortRangesOverlap reports whether [alo, ahi] and [blo, bhi] share a port.
+func PortRangesOverlap(alo, ahi, blo, bhi uint16) bool { return alo <= bhi && blo <= ahi }

@@ -37,6 +37,7 @@ import (
 	"github.com/straitlb/strait/controlplane/proxier"
 	"github.com/straitlb/strait/controlplane/source"
 	"github.com/straitlb/strait/dataplane/datapath"
+	"github.com/straitlb/strait/dataplane/program"
 )
 
 type flags struct {
@@ -162,6 +163,16 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 	if err := node.applyPinning(nst); err != nil {
 		return err
 	}
+	snatMin, snatMax, err := ParsePortRange(cfg.SNATPortRange)
+	if err != nil {
+		return fmt.Errorf("snatPortRange: %w", err)
+	}
+	if lo, hi, err := LocalPortRange(); err != nil {
+		log.Warn("cannot read net.ipv4.ip_local_port_range to check snatPortRange against it", zap.Error(err))
+	} else if PortRangesOverlap(snatMin, snatMax, lo, hi) {
+		log.Warn("snatPortRange overlaps net.ipv4.ip_local_port_range: a local connection and an SNATed flow to the same backend can collide; move one of them",
+			zap.String("snatPortRange", cfg.SNATPortRange), zap.String("ipLocalPortRange", fmt.Sprintf("%d-%d", lo, hi)))
+	}
 	dp, err := datapath.Open(log, datapath.Config{
 		PinDir:     cfg.PinDir,
 		Devices:    devices,
@@ -169,6 +180,7 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 		SocketLB:   cfg.SocketLB,
 		CgroupPath: cfg.CgroupPath,
 		PodDevices: cfg.PodDevices,
+		Program:    program.Config{SNATPortMin: snatMin, SNATPortMax: snatMax},
 	})
 	if err != nil {
 		return err
