@@ -83,7 +83,7 @@ func TestPrivilegedMicroScaleSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 6 {
+	if len(res) != 8 {
 		t.Fatalf("%d results", len(res))
 	}
 	for _, r := range res {

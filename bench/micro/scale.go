@@ -83,12 +83,8 @@ func PrefillConntrack(dp *loader.Datapath, n int) error {
 		return nil
 	}
 	for k := range n {
-		src := [4]byte{100, 64 + byte(k>>22&0x3f), byte(k >> 14), byte(k >> 6)}
-		dst := [4]byte{172, 16, byte(k >> 8), byte(k)}
-		keys = append(keys, kern.StraitCtKey{
-			Saddr: binary.LittleEndian.Uint32(src[:]), Daddr: binary.LittleEndian.Uint32(dst[:]),
-			Sport: htons(uint16(1024 + k&63)), Dport: htons(80), Proto: 6,
-		})
+		saddr, daddr, sport := prefillTuple(k)
+		keys = append(keys, kern.StraitCtKey{Saddr: saddr, Daddr: daddr, Sport: sport, Dport: htons(80), Proto: 6})
 		vals = append(vals, kern.StraitCtVal{Daddr: binary.LittleEndian.Uint32([]byte{10, 0, 0, 1}), Dport: htons(8080),
 			SvcId: 1, BackendId: 1, Flags: 1<<1 | 1<<3, State: 1, LastSeen: now})
 		if len(keys) == batch {
@@ -100,10 +96,22 @@ func PrefillConntrack(dp *loader.Datapath, n int) error {
 	return flush()
 }
 
+// prefillTuple is the k-th pre-filled flow (TCP to port 80), as stored in
+// a key: addresses and port in network byte order.
+func prefillTuple(k int) (saddr, daddr uint32, sport uint16) {
+	src := [4]byte{100, 64 + byte(k>>22&0x3f), byte(k >> 14), byte(k >> 6)}
+	dst := [4]byte{172, 16, byte(k >> 8), byte(k)}
+	return binary.LittleEndian.Uint32(src[:]), binary.LittleEndian.Uint32(dst[:]), htons(uint16(1024 + k&63))
+}
+
 func htons(v uint16) uint16 { return v>>8 | v<<8 }
 
 // Reference is the calibration program: parse Ethernet/IPv4/L4, one hash
-// lookup on the 5-tuple, swap MACs, XDP_TX.
+// lookup on the 5-tuple, swap MACs, XDP_TX. Its table (calib_map) is a
+// preallocated BPF_MAP_TYPE_HASH of 65,536 entries with the same 16-byte
+// key as conntrack (5-tuple, padding zero) and an 8-byte value; conntrack
+// is a BPF_MAP_TYPE_LRU_HASH (1,048,576 entries by default) with a
+// 32-byte value. Both are looked up by the same inlined hash-table code.
 type Reference struct {
 	Prog *ebpf.Program
 	objs *benchkern.BenchObjects
@@ -116,6 +124,42 @@ func LoadReference() (*Reference, error) {
 		return nil, fmt.Errorf("load reference program: %w", err)
 	}
 	return &Reference{Prog: o.BenchCalib, objs: &o}, nil
+}
+
+// loadFullReference loads a second reference whose table is as large as
+// conntrack (capacity entries, more if needed) and holds the n pre-filled
+// flows plus the measured frames, as conntrack does at scale.
+func loadFullReference(capacity uint32, n int, frames [][]byte) (*Reference, error) {
+	spec, err := benchkern.LoadBench()
+	if err != nil {
+		return nil, fmt.Errorf("load reference spec: %w", err)
+	}
+	spec.Maps["calib_map"].MaxEntries = max(capacity, uint32(n+len(frames)))
+	var o benchkern.BenchObjects
+	if err := spec.LoadAndAssign(&o, nil); err != nil {
+		return nil, fmt.Errorf("load reference program: %w", err)
+	}
+	r := &Reference{Prog: o.BenchCalib, objs: &o}
+	const batch = 65536
+	keys := make([]benchkern.BenchCalibKey, 0, batch)
+	vals := make([]uint64, 0, batch)
+	for k := range n {
+		saddr, daddr, sport := prefillTuple(k)
+		keys = append(keys, benchkern.BenchCalibKey{Saddr: saddr, Daddr: daddr, Sport: sport, Dport: htons(80), Proto: 6})
+		vals = append(vals, 1)
+		if len(keys) == batch || k == n-1 {
+			if _, err := o.CalibMap.BatchUpdate(keys, vals, nil); err != nil {
+				r.Close()
+				return nil, fmt.Errorf("fill reference table: %w", err)
+			}
+			keys, vals = keys[:0], vals[:0]
+		}
+	}
+	if err := r.Insert(frames); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
 // Close releases the program.

@@ -61,12 +61,7 @@ func podFrame(dst netip.Addr, sport, dport uint16, flags uint8) []byte {
 // device) next to a no-op tc program measured the same way in the same
 // run.
 func RunTC(log *zap.Logger, dp *loader.Datapath, o Options) ([]Result, error) {
-	if o.Repeat == 0 {
-		o.Repeat = 1000000
-	}
-	if o.Singles == 0 {
-		o.Singles = 20000
-	}
+	o = o.withDefaults()
 	prog, err := program.New(log, dp.Maps, program.Config{})
 	if err != nil {
 		return nil, err
@@ -88,7 +83,7 @@ func RunTC(log *zap.Logger, dp *loader.Datapath, o Options) ([]Result, error) {
 	for i := range frames {
 		frames[i] = podFrame(tcCIP, uint16(1024+i%60000), 81, pkt.SYN)
 	}
-	out, _, _, err := measure(tc, noop, o, paths{
+	out, err := measure(tc, noop, refs{}, o, paths{
 		prefix: "tc: ", syn: podFrame(tcCIP, 40000, 80, pkt.SYN), est: podFrame(tcCIP, 40000, 80, pkt.ACK),
 		miss: podFrame(netip.MustParseAddr("198.18.9.200"), 1, 8080, pkt.ACK), news: frames,
 		newName: "new flow (CT miss+2 inserts)",
