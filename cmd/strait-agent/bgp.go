@@ -194,6 +194,19 @@ func (a *bgpAgent) nodeStatus() bgp.NodeStatus {
 	return st
 }
 
+// announced is the part of state BGP looks at: the services with a
+// LoadBalancer frontend, copied, since the proxier reuses state's slice
+// at its next sync while the config reload still reads it.
+func announced(state model.State) model.State {
+	var out model.State
+	for i := range state.Services {
+		if slices.ContainsFunc(state.Services[i].Frontends, func(f model.Frontend) bool { return f.Kind == model.LoadBalancer }) {
+			out.Services = append(out.Services, state.Services[i])
+		}
+	}
+	return out
+}
+
 // update announces what state says this node should.
 func (a *bgpAgent) update(ctx context.Context, state model.State) {
 	a.mu.Lock()
@@ -226,7 +239,7 @@ type announcingDataplane struct {
 func (d announcingDataplane) Apply(s model.State) (program.Result, error) {
 	res, err := d.Dataplane.Apply(s)
 	if err == nil {
-		d.bgp.update(d.ctx, s)
+		d.bgp.update(d.ctx, announced(s))
 	}
 	return res, err
 }
@@ -239,7 +252,7 @@ func (d announcingDataplane) ApplyChanges(s model.State, changed []model.Service
 	}
 	res, err := inc.ApplyChanges(s, changed)
 	if err == nil {
-		d.bgp.update(d.ctx, s)
+		d.bgp.update(d.ctx, announced(s))
 	}
 	return res, err
 }

@@ -78,14 +78,13 @@ func collectEndpoints(cfg Config, owned map[types.NamespacedName]*serviceInfo, i
 		)
 	})
 
-	sets := make(map[portKey]map[model.BackendKey]endpoint)
+	lists := make(map[portKey][]endpoint)
 	for _, s := range ordered {
 		svc := types.NamespacedName{Namespace: s.Namespace, Name: s.Labels[discoveryv1.LabelServiceName]}
 		eps := sliceEndpoints(cfg, s, svc, probs)
 		for i, p := range s.Ports {
-			field := fmt.Sprintf("ports[%d]", i)
 			if p.Name == nil {
-				probs.addSlice(svc, s.Name, field+".name", errors.New("port has no name"))
+				probs.addSlice(svc, s.Name, fmt.Sprintf("ports[%d].name", i), errors.New("port has no name"))
 				continue
 			}
 			if p.Port == nil || *p.Port < 1 || *p.Port > 65535 {
@@ -93,7 +92,7 @@ func collectEndpoints(cfg Config, owned map[types.NamespacedName]*serviceInfo, i
 				if p.Port != nil {
 					err = fmt.Errorf("port %d out of range [1, 65535]", *p.Port)
 				}
-				probs.addSlice(svc, s.Name, field+".port", err)
+				probs.addSlice(svc, s.Name, fmt.Sprintf("ports[%d].port", i), err)
 				continue
 			}
 			proto := v1.ProtocolTCP
@@ -101,28 +100,32 @@ func collectEndpoints(cfg Config, owned map[types.NamespacedName]*serviceInfo, i
 				proto = *p.Protocol
 			}
 			k := portKey{svc, *p.Name, proto}
-			set := sets[k]
-			if set == nil {
-				set = make(map[model.BackendKey]endpoint)
-				sets[k] = set
-			}
 			for _, ep := range eps {
 				ep.port = uint16(*p.Port)
-				if _, exists := set[ep.key()]; !exists || !ep.terminating {
-					set[ep.key()] = ep
-				}
+				lists[k] = append(lists[k], ep)
 			}
 		}
 	}
+	for k, list := range lists {
+		lists[k] = dedupeEndpoints(list)
+	}
+	return lists
+}
 
-	out := make(map[portKey][]endpoint, len(sets))
-	for k, set := range sets {
-		list := make([]endpoint, 0, len(set))
-		for _, ep := range set {
-			list = append(list, ep)
+// dedupeEndpoints sorts list by key and keeps one endpoint per key: of the
+// copies, in slice order, the last one not terminating, else the first.
+func dedupeEndpoints(list []endpoint) []endpoint {
+	slices.SortStableFunc(list, func(a, b endpoint) int { return a.key().Compare(b.key()) })
+	out := list[:0]
+	for i := 0; i < len(list); {
+		j, keep := i+1, list[i]
+		for ; j < len(list) && list[j].key() == list[i].key(); j++ {
+			if !list[j].terminating {
+				keep = list[j]
+			}
 		}
-		slices.SortFunc(list, func(a, b endpoint) int { return a.key().Compare(b.key()) })
-		out[k] = list
+		out = append(out, keep)
+		i = j
 	}
 	return out
 }
@@ -130,20 +133,19 @@ func collectEndpoints(cfg Config, owned map[types.NamespacedName]*serviceInfo, i
 // sliceEndpoints parses a slice's endpoints (without ports); bad ones are
 // Problems and left out.
 func sliceEndpoints(cfg Config, s *discoveryv1.EndpointSlice, svc types.NamespacedName, probs *problems) []endpoint {
-	var out []endpoint
+	out := make([]endpoint, 0, len(s.Endpoints))
 	for i, e := range s.Endpoints {
 		if len(e.Addresses) == 0 {
 			probs.addSlice(svc, s.Name, fmt.Sprintf("endpoints[%d].addresses", i), errors.New("endpoint has no address"))
 			continue
 		}
-		field := fmt.Sprintf("endpoints[%d].addresses[0]", i)
 		a, err := parseIP(e.Addresses[0])
 		if err != nil {
-			probs.addSlice(svc, s.Name, field, fmt.Errorf("parse endpoint address %q: %w", e.Addresses[0], err))
+			probs.addSlice(svc, s.Name, fmt.Sprintf("endpoints[%d].addresses[0]", i), fmt.Errorf("parse endpoint address %q: %w", e.Addresses[0], err))
 			continue
 		}
 		if familyOf(a) != cfg.family() {
-			probs.addSlice(svc, s.Name, field, fmt.Errorf("endpoint address %q is not of addressType %s", e.Addresses[0], s.AddressType))
+			probs.addSlice(svc, s.Name, fmt.Sprintf("endpoints[%d].addresses[0]", i), fmt.Errorf("endpoint address %q is not of addressType %s", e.Addresses[0], s.AddressType))
 			continue
 		}
 		c := e.Conditions

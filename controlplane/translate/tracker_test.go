@@ -90,6 +90,7 @@ func TestTrackerMatchesTranslate(t *testing.T) {
 		tr := NewTracker()
 		svcs, sls := w.lists()
 		prev, _ := tr.Reset(cfg, svcs, sls)
+		prev.Services = slices.Clone(prev.Services)
 		for step := range 200 {
 			changed := map[types.NamespacedName]bool{}
 			for range 1 + r.IntN(3) {
@@ -134,7 +135,8 @@ func TestTrackerMatchesTranslate(t *testing.T) {
 			if wantNames := changedNames(prev, got); !slices.Equal(names, wantNames) {
 				t.Fatalf("seed %d step %d: changed %v, want %v", seed, step, names, wantNames)
 			}
-			prev = got
+			// got is valid until the next Update: keep a copy.
+			prev = model.State{Services: slices.Clone(got.Services)}
 			stats[0] += len(names)
 			stats[1] += len(wantProbs)
 			stats[2] += len(got.Services)
