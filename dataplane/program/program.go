@@ -104,6 +104,9 @@ type Programmer struct {
 	// cur is what the maps hold, as far as this programmer knows; nil
 	// after a failed write, so the next Apply reads the maps again.
 	cur *lbmap.Snapshot
+	// ringSums are the checksums of the rings the maps hold (cur holds
+	// no ring contents).
+	ringSums map[uint32]uint64
 	// full makes the next write diff every key, not only changed ones.
 	full     bool
 	restored map[lbmap.FrontendKey]uint32
@@ -121,6 +124,19 @@ type Programmer struct {
 	// other goroutines (metrics).
 	names      atomic.Pointer[map[uint32]string]
 	namesStale bool
+}
+
+// setCur takes snap as what the maps hold, keeping only checksums of its
+// rings.
+func (p *Programmer) setCur(snap *lbmap.Snapshot) {
+	p.ringSums = make(map[uint32]uint64, len(snap.Rings))
+	for id, ring := range snap.Rings {
+		if len(ring) > 0 {
+			p.ringSums[id] = ringSum(ring)
+		}
+	}
+	snap.Rings = nil
+	p.cur = snap
 }
 
 // ServiceName returns the name of service id as of the last Apply. Safe
@@ -174,7 +190,7 @@ func New(log *zap.Logger, maps lbmap.Maps, cfg Config) (*Programmer, error) {
 			p.svcCheck[placeholder(v.SvcId)] = struct{}{}
 		}
 	}
-	p.cur = snap
+	p.setCur(snap)
 	if len(snap.Frontends) > 0 {
 		log.Info("restored datapath state", zap.Int("frontends", len(snap.Frontends)),
 			zap.Int("backends", len(snap.Backends)), zap.Int("services", len(snap.Services)))
@@ -292,7 +308,8 @@ func (p *Programmer) apply(ch map[model.ServiceName]*model.Service) (Result, err
 		if err != nil {
 			return res, fmt.Errorf("re-read maps: %w", err)
 		}
-		p.cur, p.full = snap, true
+		p.setCur(snap)
+		p.full = true
 	}
 	t0 := time.Now()
 	names := slices.SortedFunc(maps.Keys(ch), model.ServiceName.Compare)
@@ -350,13 +367,22 @@ func (p *Programmer) apply(ch map[model.ServiceName]*model.Service) (Result, err
 	res.Phases.Desired = t1.Sub(t0)
 	buildRings(jobs)
 	for _, j := range jobs {
-		p.w.rings[j.e.id] = j.e.ring
+		p.w.ringSums[j.e.id] = j.e.ringSum
+		p.w.pending[j.e.id] = j.e.ring
 	}
 	t2 := time.Now()
 	res.Phases.Rings = t2.Sub(t1)
 
 	wr := &writer{p: p, w: p.w, d: d, full: p.full, res: &res}
 	err := wr.write()
+	// Written or not, the rings' contents are dropped: a failed write
+	// makes the next Apply compare checksums and rebuild what differs.
+	for id := range p.w.pending {
+		if e := p.applied[p.w.owner[id]]; e != nil && e.id == id {
+			e.ring = nil
+		}
+	}
+	clear(p.w.pending)
 	res.Phases.Write = time.Since(t2)
 	n, cerr := p.flushStaleUDP(wr.stale)
 	res.StaleUDPFlows = n

@@ -21,8 +21,11 @@ type entries struct {
 	memberVals []lbmap.BackendVal
 	memberKeys []model.BackendKey
 	ranges     []lbmap.SrcRangeKey
-	ring       []uint32 // nil without backends
-	udp        bool     // some frontend is UDP
+	// ring is the Maglev table while it waits to be written; only its
+	// checksum stays afterwards (10,000 rings of 1,009 slots are 40 MB).
+	ring    []uint32
+	ringSum uint64 // 0 without backends
+	udp     bool   // some frontend is UDP
 }
 
 type feEntry struct {
@@ -38,8 +41,11 @@ type want struct {
 	beRefs      map[uint32]int // services listing each backend
 	svcBackends map[lbmap.SvcBackendKey]uint8
 	srcRanges   map[lbmap.SrcRangeKey]uint8
-	rings       map[uint32][]uint32
-	owner       map[uint32]model.ServiceName
+	// ringSums are the checksums of the rings; pending holds the rings
+	// built since the last write.
+	ringSums map[uint32]uint64
+	pending  map[uint32][]uint32
+	owner    map[uint32]model.ServiceName
 }
 
 // newWant returns an empty want sized for the services of state (growing
@@ -60,7 +66,8 @@ func newWant(state *model.State) *want {
 		beRefs:      make(map[uint32]int, backends),
 		svcBackends: make(map[lbmap.SvcBackendKey]uint8, backends),
 		srcRanges:   make(map[lbmap.SrcRangeKey]uint8),
-		rings:       make(map[uint32][]uint32, services),
+		ringSums:    make(map[uint32]uint64, services),
+		pending:     make(map[uint32][]uint32),
 		owner:       make(map[uint32]model.ServiceName, services),
 	}
 }
@@ -112,8 +119,11 @@ func (w *want) add(e *entries, name model.ServiceName, d *dirty) {
 	for _, r := range e.ranges {
 		w.srcRanges[r] = 1
 	}
+	if e.ringSum != 0 {
+		w.ringSums[e.id] = e.ringSum
+	}
 	if e.ring != nil {
-		w.rings[e.id] = e.ring
+		w.pending[e.id] = e.ring
 	}
 	d.mark(e)
 }
@@ -162,7 +172,8 @@ func (w *want) remove(e *entries, d *dirty, unused func(model.BackendKey)) {
 	for _, r := range e.ranges {
 		delete(w.srcRanges, r)
 	}
-	delete(w.rings, e.id)
+	delete(w.ringSums, e.id)
+	delete(w.pending, e.id)
 	d.mark(e)
 }
 
@@ -240,8 +251,11 @@ func (p *Programmer) compute(w *want, svc *model.Service, prev *entries, jobs *[
 	}
 	if len(backends) > 0 {
 		e.val.RingSize = maglev.TableSize(len(backends), p.cfg.MaxRingSize)
-		if prev != nil && prev.id == id && uint32(len(prev.ring)) == e.val.RingSize && slices.Equal(prev.members, e.members) {
-			e.ring = prev.ring
+		// The ring depends on the members only. Reuse it unless the maps
+		// may hold something else (a full comparison after a failure).
+		if prev != nil && prev.id == id && prev.val.RingSize == e.val.RingSize && slices.Equal(prev.members, e.members) &&
+			(prev.ring != nil || !p.full || p.ringSums[id] == prev.ringSum) {
+			e.ring, e.ringSum = prev.ring, prev.ringSum
 		} else {
 			*jobs = append(*jobs, ringJob{e: e, keys: e.memberKeys, size: e.val.RingSize})
 		}
@@ -281,11 +295,23 @@ func buildRings(jobs []ringJob) {
 				j := &jobs[i]
 				ring := make([]uint32, j.size)
 				b.Fill(ring, j.keys, j.e.members)
-				j.e.ring = ring
+				j.e.ring, j.e.ringSum = ring, ringSum(ring)
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// ringSum is a checksum of a ring (FNV-1a over its words), never 0.
+func ringSum(ring []uint32) uint64 {
+	h := uint64(14695981039346656037)
+	for _, w := range ring {
+		h ^= uint64(w)
+		h *= 1099511628211
+	}
+	h ^= uint64(len(ring))
+	h *= 1099511628211
+	return h | 1
 }
 
 // serviceID returns the service's id, reclaiming the one its frontends had

@@ -3,7 +3,6 @@ package program
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/straitlb/strait/dataplane/lbmap"
 	"github.com/straitlb/strait/model"
@@ -157,29 +156,46 @@ func (w *writer) write() error {
 		func(k lbmap.SvcBackendKey, _ uint8) []uint32 { return one(k.SvcId) })
 	ringIDs := d.rings
 	if w.full {
-		ringIDs = make(map[uint32]struct{}, len(want.rings)+len(cur.Rings))
-		for id := range want.rings {
+		ringIDs = make(map[uint32]struct{}, len(want.ringSums)+len(p.ringSums))
+		for id := range want.ringSums {
 			ringIDs[id] = struct{}{}
 		}
-		for id := range cur.Rings {
+		for id := range p.ringSums {
 			ringIDs[id] = struct{}{}
 		}
 	}
 	changed := make(map[uint32][]uint32)
 	for id := range ringIDs {
-		ring, ok := want.rings[id]
-		if ok && !w.skipFailed(id) && !slices.Equal(cur.Rings[id], ring) {
-			changed[id] = ring
+		sum, ok := want.ringSums[id]
+		if !ok || w.skipFailed(id) || p.ringSums[id] == sum {
+			continue
 		}
+		ring := want.pending[id]
+		if ring == nil {
+			// Reused from a previous round, but the maps hold
+			// something else: build it again.
+			e := p.applied[want.owner[id]]
+			if e == nil || e.id != id {
+				err := fmt.Errorf("ring of service %d: no entries", id)
+				w.fail(id, err)
+				w.errs = append(w.errs, err)
+				continue
+			}
+			jobs := []ringJob{{e: e, keys: e.memberKeys, size: e.val.RingSize}}
+			buildRings(jobs)
+			ring = e.ring
+			want.pending[id] = ring
+		}
+		changed[id] = ring
 	}
 	errs := p.maps.Rings.Set(changed)
-	for id, ring := range changed {
+	for id := range changed {
 		if err, failed := errs[id]; failed {
 			w.fail(id, err)
 			w.errs = append(w.errs, err)
 			continue
 		}
-		cur.Rings[id] = ring
+		p.ringSums[id] = want.ringSums[id]
 		w.res.Writes++
 	}
 	sPuts, sDels := changes(w.full, d.services, cur.Services, want.services)
@@ -206,10 +222,10 @@ func (w *writer) write() error {
 	del(w, p.maps.Services, sDels, cur.Services)
 	var ringDels []uint32
 	for id := range ringIDs {
-		if _, inCur := cur.Rings[id]; !inCur {
+		if _, inCur := p.ringSums[id]; !inCur {
 			continue
 		}
-		if _, ok := want.rings[id]; !ok && !keepIDs[id] {
+		if _, ok := want.ringSums[id]; !ok && !keepIDs[id] {
 			ringDels = append(ringDels, id)
 		}
 	}
@@ -217,7 +233,7 @@ func (w *writer) write() error {
 		w.errs = append(w.errs, err)
 	} else {
 		for _, id := range ringDels {
-			delete(cur.Rings, id)
+			delete(p.ringSums, id)
 		}
 		w.res.Writes += len(ringDels)
 	}
