@@ -94,9 +94,15 @@ static __always_inline __u8 ct_next_state(__u8 state, const struct pkt *p)
 /* Refresh an entry that a packet matched. */
 static __always_inline void ct_touch(struct ct_val *v, const struct pkt *p, __u64 now)
 {
-	__u8 next = ct_next_state(v->state, p);
+	__u8 state = v->state, next;
 
-	if (unlikely(next != v->state)) {
+	/* Most packets: established, no FIN or RST (UDP has no flags), so
+	 * ct_next_state keeps the state. */
+	if (likely(state == CT_STATE_ESTABLISHED && !(p->tcp_flags & (TH_FIN | TH_RST))))
+		next = state;
+	else
+		next = ct_next_state(state, p);
+	if (unlikely(next != state)) {
 		v->state = next;
 		v->last_seen = now;
 	} else if (unlikely(ct_older(now, v->last_seen, NSEC_PER_SEC))) {
