@@ -107,6 +107,7 @@ type Proxier struct {
 	reported   reportLog
 	tracker    *translate.Tracker
 	translated bool // the tracker holds a complete translation
+	prepared   bool // it holds what arrived before the source synced
 	lastFull   time.Time
 	// Health check inputs by Service, kept up to date with the changes.
 	hcPorts       map[types.NamespacedName]uint16
@@ -282,11 +283,14 @@ func (p *Proxier) onChange(c source.Change) {
 	p.metrics.PendingChanges.Set(float64(p.pending.size()))
 	initialized := p.initialized
 	p.mu.Unlock()
-	// Before the source has synced, changes are only recorded (as
-	// kube-proxy, which does not queue updates before it is initialized);
-	// the Synced change triggers the first sync.
+	// Before the source has synced nothing is programmed (as kube-proxy,
+	// which does not queue updates before it is initialized), but the
+	// loop translates what has arrived, so that the first sync after the
+	// Synced change has little left to do.
 	if initialized {
 		p.queued()
+	} else {
+		p.runner.Trigger()
 	}
 }
 
@@ -295,6 +299,16 @@ func (p *Proxier) queued() {
 		p.health.QueuedUpdate()
 	}
 	p.runner.Trigger()
+}
+
+// checkoutServices takes the pending Services only, for a translation
+// ahead of the first sync.
+func (p *Proxier) checkoutServices() map[types.NamespacedName]struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	svcs := p.pending.services
+	p.pending.services = make(map[types.NamespacedName]struct{})
+	return svcs
 }
 
 // checkout takes the pending work for one sync.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"reflect"
 	"slices"
 
 	"go.uber.org/zap"
@@ -25,7 +26,8 @@ import (
 // apply, report.
 func (p *Proxier) sync() error {
 	if !p.src.HasSynced() {
-		p.log.Debug("not syncing: the source has not synced yet")
+		p.log.Debug("not programming: the source has not synced yet")
+		p.prepare()
 		return nil
 	}
 	start := p.clock.Now()
@@ -68,7 +70,16 @@ func (p *Proxier) syncOnce(w work) error {
 		applyErr error
 		full     = p.full(w)
 	)
-	if full {
+	var err error
+	if full && !p.translated && p.prepared {
+		// The first sync: the tracker has translated what arrived
+		// before; finish it unless the node's description changed.
+		state, err = p.finishPrepared(l, w)
+		if err != nil {
+			return err
+		}
+		res, applyErr = p.dp.Apply(state)
+	} else if full {
 		services, slices, tcfg, err := p.listAll(l)
 		if err != nil {
 			return err
@@ -87,24 +98,13 @@ func (p *Proxier) syncOnce(w work) error {
 			}
 			return cmpString(a.Name, b.Name)
 		})
-		var getErr error
-		get := func(nn types.NamespacedName) (*v1.Service, []*discoveryv1.EndpointSlice) {
-			svc := lookup(nn)
-			sl, err := p.slicesOf(l, nn)
-			if err != nil && getErr == nil {
-				getErr = err
-			}
-			if p.svcHC != nil {
-				p.updateHealthInputs(nn, svc, sl)
-			}
-			return svc, sl
-		}
+		get, getErr := p.getter(l)
 		state, changed = p.tracker.Update(names, get)
-		if getErr != nil {
+		if *getErr != nil {
 			// The tracker may hold a partial view: translate
 			// everything on the retry.
 			p.translated = false
-			return getErr
+			return *getErr
 		}
 		if inc, ok := p.dp.(IncrementalDataplane); ok {
 			res, applyErr = inc.ApplyChanges(state, changed)
@@ -146,6 +146,92 @@ func (p *Proxier) syncOnce(w work) error {
 		zap.Int("frontends", res.Frontends), zap.Int("writes", res.Writes),
 		zap.Int("problems", len(problems)), zap.Int("failed", len(res.Failed)))
 	return nil
+}
+
+// getter reads one Service and its EndpointSlices for the tracker,
+// keeping the health check inputs up to date; the first error is kept.
+func (p *Proxier) getter(l source.Listers) (func(types.NamespacedName) (*v1.Service, []*discoveryv1.EndpointSlice), *error) {
+	var getErr error
+	get := func(nn types.NamespacedName) (*v1.Service, []*discoveryv1.EndpointSlice) {
+		svc, err := l.Services.Services(nn.Namespace).Get(nn.Name)
+		if err != nil {
+			svc = nil
+		}
+		sl, err := p.slicesOf(l, nn)
+		if err != nil && getErr == nil {
+			getErr = err
+		}
+		if p.svcHC != nil {
+			p.updateHealthInputs(nn, svc, sl)
+		}
+		return svc, sl
+	}
+	return get, &getErr
+}
+
+// prepare translates, before the source has synced, the Services that
+// have arrived so far. Nothing is programmed.
+func (p *Proxier) prepare() {
+	l := p.src.Listers()
+	if !p.prepared {
+		node, err := l.Nodes.Get(p.cfg.NodeName)
+		if err != nil {
+			node = nil
+		}
+		tcfg, err := p.translateConfig(node)
+		if err != nil {
+			return // the first sync reports it
+		}
+		p.tracker.Reset(tcfg, nil, nil)
+		p.prepared = true
+	}
+	svcs := p.checkoutServices()
+	if len(svcs) == 0 {
+		return
+	}
+	get, getErr := p.getter(l)
+	p.tracker.Update(slices.Collect(maps.Keys(svcs)), get)
+	if *getErr != nil {
+		p.prepared = false // start again from the listers
+	}
+}
+
+// finishPrepared completes the translation prepare began: the Services
+// changed since, under the node's current description (a different one
+// translates everything again).
+func (p *Proxier) finishPrepared(l source.Listers, w work) (model.State, error) {
+	node, err := l.Nodes.Get(p.cfg.NodeName)
+	if apierrors.IsNotFound(err) {
+		node, err = nil, nil
+	}
+	if err != nil {
+		return model.State{}, fmt.Errorf("get node %s: %w", p.cfg.NodeName, err)
+	}
+	tcfg, err := p.translateConfig(node)
+	if err != nil {
+		return model.State{}, err
+	}
+	if !reflect.DeepEqual(tcfg, p.tracker.Config()) {
+		services, slices, tcfg, err := p.listAll(l)
+		if err != nil {
+			return model.State{}, err
+		}
+		state, _ := p.tracker.Reset(tcfg, services, slices)
+		p.translated, p.lastFull = true, p.clock.Now()
+		if p.svcHC != nil {
+			p.hcPorts = healthcheck.NodePorts(services, v1.IPv4Protocol, p.cfg.ProxyName)
+			p.hcLocal = healthcheck.LocalReadyEndpoints(slices, p.cfg.NodeName, v1.IPv4Protocol)
+		}
+		return state, nil
+	}
+	get, getErr := p.getter(l)
+	state, _ := p.tracker.Update(slices.Collect(maps.Keys(w.services)), get)
+	if *getErr != nil {
+		p.prepared = false
+		return model.State{}, *getErr
+	}
+	p.translated, p.lastFull = true, p.clock.Now()
+	return state, nil
 }
 
 // listAll reads every object and describes the node to translate.
