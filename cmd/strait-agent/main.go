@@ -125,6 +125,7 @@ func main() {
 		os.Exit(2)
 	}
 	defer log.Sync()
+	setMemoryLimit(log, "/sys/fs/cgroup")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, log, cfg, f.cleanup); err != nil {
