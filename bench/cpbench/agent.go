@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -162,6 +163,13 @@ func RunAgent(ctx context.Context, log *zap.Logger, opts AgentOptions) (AgentRes
 	}
 	syncedAt = time.Now()
 	stopCPU := startCPUProfile(os.Getenv(EnvCPUProfile))
+	if v := os.Getenv(EnvAgentMemLimit); v != "" {
+		mib, err := strconv.Atoi(v)
+		if err != nil || mib <= 0 {
+			return r, fmt.Errorf("%s=%q: want a number of MiB", EnvAgentMemLimit, v)
+		}
+		debug.SetMemoryLimit(int64(mib) << 20)
+	}
 	w.mu.Lock()
 	for w.lastRes.Services < opts.Services {
 		w.cond.Wait()
@@ -258,6 +266,10 @@ const (
 	EnvCPUProfile = "STRAIT_BENCH_CPUPROFILE"
 	// EnvHeapProfile names a file for a heap profile after the run.
 	EnvHeapProfile = "STRAIT_BENCH_HEAPPROFILE"
+	// EnvAgentMemLimit gives the agent side a soft Go memory limit in
+	// MiB, as a container limit does to the agent (GOMEMLIMIT itself
+	// would reach the apiserver and etcd too).
+	EnvAgentMemLimit = "STRAIT_BENCH_AGENT_MEMLIMIT_MIB"
 )
 
 func startCPUProfile(path string) func() {
