@@ -115,6 +115,13 @@ func (w *watchDP) record(s model.State, apply func() (program.Result, error)) (p
 // changes one at a time.
 func RunAgent(ctx context.Context, log *zap.Logger, opts AgentOptions) (AgentResult, error) {
 	var r AgentResult
+	if v := os.Getenv(EnvAgentMemLimit); v != "" {
+		mib, err := strconv.Atoi(v)
+		if err != nil || mib <= 0 {
+			return r, fmt.Errorf("%s=%q: want a number of MiB", EnvAgentMemLimit, v)
+		}
+		debug.SetMemoryLimit(int64(mib) << 20)
+	}
 	rc, err := clientcmd.BuildConfigFromFlags("", opts.Kubeconfig)
 	if err != nil {
 		return r, fmt.Errorf("load kubeconfig: %w", err)
@@ -163,13 +170,6 @@ func RunAgent(ctx context.Context, log *zap.Logger, opts AgentOptions) (AgentRes
 	}
 	syncedAt = time.Now()
 	stopCPU := startCPUProfile(os.Getenv(EnvCPUProfile))
-	if v := os.Getenv(EnvAgentMemLimit); v != "" {
-		mib, err := strconv.Atoi(v)
-		if err != nil || mib <= 0 {
-			return r, fmt.Errorf("%s=%q: want a number of MiB", EnvAgentMemLimit, v)
-		}
-		debug.SetMemoryLimit(int64(mib) << 20)
-	}
 	w.mu.Lock()
 	for w.lastRes.Services < opts.Services {
 		w.cond.Wait()
