@@ -1,11 +1,13 @@
 package proxier
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 
 	"go.uber.org/zap"
 	v1 "k8s.io/api/core/v1"
@@ -80,23 +82,13 @@ func (p *Proxier) syncOnce(w work) error {
 		}
 		res, applyErr = p.dp.Apply(state)
 	} else if full {
-		services, slices, tcfg, err := p.listAll(l)
-		if err != nil {
+		if state, err = p.resetAll(l); err != nil {
 			return err
 		}
-		state, _ = p.tracker.Reset(tcfg, services, slices)
-		p.translated, p.lastFull = true, p.clock.Now()
 		res, applyErr = p.dp.Apply(state)
-		if p.svcHC != nil {
-			p.hcPorts = healthcheck.NodePorts(services, v1.IPv4Protocol, p.cfg.ProxyName)
-			p.hcLocal = healthcheck.LocalReadyEndpoints(slices, p.cfg.NodeName, v1.IPv4Protocol)
-		}
 	} else {
 		names := slices.SortedFunc(maps.Keys(w.services), func(a, b types.NamespacedName) int {
-			if c := cmpString(a.Namespace, b.Namespace); c != 0 {
-				return c
-			}
-			return cmpString(a.Name, b.Name)
+			return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 		})
 		get, getErr := p.getter(l)
 		state, changed = p.tracker.Update(names, get)
@@ -146,6 +138,21 @@ func (p *Proxier) syncOnce(w work) error {
 		zap.Int("frontends", res.Frontends), zap.Int("writes", res.Writes),
 		zap.Int("problems", len(problems)), zap.Int("failed", len(res.Failed)))
 	return nil
+}
+
+// resetAll translates every object anew.
+func (p *Proxier) resetAll(l source.Listers) (model.State, error) {
+	services, slices, tcfg, err := p.listAll(l)
+	if err != nil {
+		return model.State{}, err
+	}
+	state, _ := p.tracker.Reset(tcfg, services, slices)
+	p.translated, p.lastFull = true, p.clock.Now()
+	if p.svcHC != nil {
+		p.hcPorts = healthcheck.NodePorts(services, v1.IPv4Protocol, p.cfg.ProxyName)
+		p.hcLocal = healthcheck.LocalReadyEndpoints(slices, p.cfg.NodeName, v1.IPv4Protocol)
+	}
+	return state, nil
 }
 
 // getter reads one Service and its EndpointSlices for the tracker,
@@ -212,17 +219,7 @@ func (p *Proxier) finishPrepared(l source.Listers, w work) (model.State, error) 
 		return model.State{}, err
 	}
 	if !reflect.DeepEqual(tcfg, p.tracker.Config()) {
-		services, slices, tcfg, err := p.listAll(l)
-		if err != nil {
-			return model.State{}, err
-		}
-		state, _ := p.tracker.Reset(tcfg, services, slices)
-		p.translated, p.lastFull = true, p.clock.Now()
-		if p.svcHC != nil {
-			p.hcPorts = healthcheck.NodePorts(services, v1.IPv4Protocol, p.cfg.ProxyName)
-			p.hcLocal = healthcheck.LocalReadyEndpoints(slices, p.cfg.NodeName, v1.IPv4Protocol)
-		}
-		return state, nil
+		return p.resetAll(l)
 	}
 	get, getErr := p.getter(l)
 	state, _ := p.tracker.Update(slices.Collect(maps.Keys(w.services)), get)
@@ -269,16 +266,6 @@ func (p *Proxier) slicesOf(l source.Listers, nn types.NamespacedName) ([]*discov
 		return nil, fmt.Errorf("list endpointslices of %s: %w", nn, err)
 	}
 	return out, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // translateConfig describes this node to translate.
