@@ -65,8 +65,12 @@ type Config struct {
 	MetricsBindAddress string `json:"metricsBindAddress,omitempty"`
 	// HealthzBindAddress serves /healthz and /livez (default 127.0.0.1:10256).
 	HealthzBindAddress string `json:"healthzBindAddress,omitempty"`
-	// SyncPeriod is the longest time between full syncs (default 30s).
+	// SyncPeriod is the longest time between syncs (default 30s); a sync
+	// with nothing changed only retries what failed.
 	SyncPeriod Duration `json:"syncPeriod,omitempty"`
+	// FullSyncPeriod is how often a sync translates and compares every
+	// object instead of only what changed (default 1h).
+	FullSyncPeriod Duration `json:"fullSyncPeriod,omitempty"`
 	// MinSyncPeriod is the shortest time between syncs (default 0: sync as
 	// soon as the previous one ends; bursts still collapse).
 	MinSyncPeriod Duration `json:"minSyncPeriod,omitempty"`
@@ -162,6 +166,9 @@ func (c *Config) Validate() error {
 		if _, err := netip.ParseAddrPort(a); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not address:port: %w", name, a, err))
 		}
+	}
+	if c.FullSyncPeriod.Duration < 0 {
+		errs = append(errs, fmt.Errorf("fullSyncPeriod %s must not be negative", c.FullSyncPeriod))
 	}
 	if c.MinSyncPeriod.Duration < 0 || c.SyncPeriod.Duration < c.MinSyncPeriod.Duration {
 		errs = append(errs, fmt.Errorf("syncPeriod %s must be >= minSyncPeriod %s >= 0", c.SyncPeriod, c.MinSyncPeriod))

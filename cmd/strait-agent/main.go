@@ -272,6 +272,7 @@ func run(ctx context.Context, log *zap.Logger, cfg Config, cleanup bool) error {
 		ProxyName:         cfg.ProxyName,
 		MinSyncPeriod:     cfg.MinSyncPeriod.Duration,
 		SyncPeriod:        cfg.SyncPeriod.Duration,
+		FullSyncPeriod:    cfg.FullSyncPeriod.Duration,
 	}, proxier.Deps{
 		Source: src, Dataplane: dpl, Recorder: rec, Metrics: m,
 		Health: health, ServiceHealth: svcHealth, Clock: clock.RealClock{},
