@@ -81,6 +81,17 @@ func (c AdvertisementConfig) aggregationLength(addr netip.Addr) int {
 	return c.AggregationLengthV6
 }
 
+// prefixFor returns the prefix announced for a LoadBalancer address of a
+// service (local: of Local traffic policy).
+func (c *AdvertisementConfig) prefixFor(a netip.Addr, local bool) netip.Prefix {
+	addr := a.Unmap().WithZone("")
+	bits := addr.BitLen()
+	if !local {
+		bits = c.aggregationLength(addr)
+	}
+	return netip.PrefixFrom(addr, bits).Masked()
+}
+
 // TrafficPolicy is a service's externalTrafficPolicy as far as announcing is
 // concerned.
 type TrafficPolicy uint8
@@ -102,7 +113,9 @@ func (p TrafficPolicy) String() string {
 // the package documentation for the contract): Local when the service is the
 // external half (Scope "external") and every backend is local, Cluster
 // otherwise.
-func ExternalPolicy(svc model.Service) TrafficPolicy {
+func ExternalPolicy(svc model.Service) TrafficPolicy { return externalPolicy(&svc) }
+
+func externalPolicy(svc *model.Service) TrafficPolicy {
 	if svc.Name.Scope != ScopeExternal {
 		return PolicyCluster
 	}
@@ -117,8 +130,10 @@ func ExternalPolicy(svc model.Service) TrafficPolicy {
 // ShouldAnnounce reports whether a service's LoadBalancer addresses are
 // announced by an eligible node: Local policy needs a local backend,
 // Cluster policy any backend.
-func ShouldAnnounce(svc model.Service) bool {
-	if ExternalPolicy(svc) == PolicyLocal {
+func ShouldAnnounce(svc model.Service) bool { return shouldAnnounce(&svc) }
+
+func shouldAnnounce(svc *model.Service) bool {
+	if externalPolicy(svc) == PolicyLocal {
 		return slices.ContainsFunc(svc.Backends, func(b model.Backend) bool { return b.Local })
 	}
 	return len(svc.Backends) > 0
@@ -179,24 +194,21 @@ func union(advs []AdvertisementConfig, each func(AdvertisementConfig) []Advertis
 // announce applies the per-service rules, ignoring node eligibility.
 func announce(state model.State, adv AdvertisementConfig) []Advertisement {
 	prefixes := make(map[netip.Prefix]bool)
-	for _, svc := range state.Services {
-		if !ShouldAnnounce(svc) {
+	for i := range state.Services {
+		svc := &state.Services[i]
+		if !shouldAnnounce(svc) {
 			continue
 		}
-		local := ExternalPolicy(svc) == PolicyLocal
-		for _, f := range svc.Frontends {
+		local := externalPolicy(svc) == PolicyLocal
+		for k := range svc.Frontends {
+			f := &svc.Frontends[k]
 			if f.Kind != model.LoadBalancer || !f.Addr.IsValid() {
 				continue
 			}
 			if adv.Selects != nil && !adv.Selects(f.Addr) {
 				continue
 			}
-			addr := f.Addr.Unmap().WithZone("")
-			bits := addr.BitLen()
-			if !local {
-				bits = adv.aggregationLength(addr)
-			}
-			prefixes[netip.PrefixFrom(addr, bits).Masked()] = true
+			prefixes[adv.prefixFor(f.Addr, local)] = true
 		}
 	}
 	if len(prefixes) == 0 {

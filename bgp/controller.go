@@ -101,8 +101,9 @@ type Controller struct {
 
 	peers       []Peer // applied, NodeSelector cleared
 	peersOK     bool
-	advertised  []Advertisement // applied
+	advertised  []Advertisement // applied; not modified while it is
 	advertiseOK bool
+	ann         announcer // computes what to advertise
 }
 
 // NewController returns a controller for s. Nothing is sent before the
@@ -225,24 +226,39 @@ func (c *Controller) eligibleLocked() (bool, string) {
 	return false, why
 }
 
-// desiredLocked returns the advertisements for the current input.
+// desiredLocked returns the advertisements for the current input: what the
+// node announces if it is eligible (AnnouncementsOf); when draining, what it
+// would announce if it were still eligible, limited to what it announced
+// when the drain started (services that go away are withdrawn, new ones are
+// not announced), with GRACEFUL_SHUTDOWN; in both cases restricted to the
+// selected peers (RestrictToPeers). The result must not be modified.
 func (c *Controller) desiredLocked(peers []Peer) []Advertisement {
-	var advs []Advertisement
-	if c.draining {
-		// What the node would announce if it were still eligible, limited
-		// to what it announced when the drain started: services that go
-		// away are withdrawn, new ones are not announced.
-		all := union(c.advsLocked(), func(adv AdvertisementConfig) []Advertisement { return announce(c.in.State, adv) })
-		for _, a := range all {
-			if c.drainSet[a.Prefix] {
-				advs = append(advs, a)
-			}
+	configs := c.advsLocked()
+	active := make([]bool, len(configs))
+	for i, adv := range configs {
+		active[i] = c.draining
+		if !c.draining {
+			active[i], _ = NodeEligible(c.in.Node, adv)
 		}
-		advs = GracefulShutdown(advs)
-	} else {
-		advs = AnnouncementsOf(c.in.State, c.in.Node, c.advsLocked())
 	}
-	return RestrictToPeers(advs, peers)
+	return c.ann.update(&c.in.State, configs, active, templates(configs, peers, c.draining), c.draining, c.drainGen, c.drainSet)
+}
+
+// sameAdvertisements compares two sorted lists; the same slice is equal to
+// itself without a look at its elements.
+func sameAdvertisements(a, b []Advertisement) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || sameArray(a, b) {
+		return true
+	}
+	return slices.EqualFunc(a, b, Advertisement.Equal)
+}
+
+// sameArray reports whether a and b start at the same element.
+func sameArray(a, b []Advertisement) bool {
+	return cap(a) > 0 && cap(b) > 0 && &a[:1][0] == &b[:1][0]
 }
 
 func (c *Controller) reconcileLocked(ctx context.Context) error {
@@ -255,10 +271,13 @@ func (c *Controller) reconcileLocked(ctx context.Context) error {
 		c.peers, c.peersOK = peers, true
 	}
 	advs := c.desiredLocked(peers)
-	if !c.advertiseOK || !slices.EqualFunc(advs, c.advertised, Advertisement.Equal) {
+	if !c.advertiseOK || !sameAdvertisements(advs, c.advertised) {
 		if err := c.speaker.SetAdvertisements(ctx, advs); err != nil {
 			c.advertiseOK = false
 			return fmt.Errorf("set advertisements: %w", err)
+		}
+		if !sameArray(c.advertised, advs) {
+			c.ann.recycle(c.advertised) // the speaker did not keep it
 		}
 		c.advertised, c.advertiseOK = advs, true
 	}

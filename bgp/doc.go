@@ -76,6 +76,13 @@
 // DrainTime, and only then withdraws. Controller.Drain is the graceful
 // shutdown of the whole node (on SIGTERM).
 //
+// Update is called with the whole state after every dataplane sync, so it
+// is incremental: it scans the state, but a service whose announcements did
+// not change costs only a comparison with what it announced at the previous
+// Update, and the speaker is called only when the announcements change.
+// The GoBGP speaker likewise compares the desired set with the applied one
+// in one pass and does the rest per changed prefix only.
+//
 // Load-balancer IP allocation, address pools, CRDs and leader election are
 // not part of this package.
 package bgp

@@ -1,11 +1,13 @@
 package bgp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -186,15 +188,7 @@ func (c LargeCommunity) String() string {
 
 // Compare orders large communities field by field.
 func (c LargeCommunity) Compare(o LargeCommunity) int {
-	for _, p := range [][2]uint32{{c.GlobalAdmin, o.GlobalAdmin}, {c.LocalData1, o.LocalData1}, {c.LocalData2, o.LocalData2}} {
-		if p[0] != p[1] {
-			if p[0] < p[1] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
+	return cmp.Or(cmp.Compare(c.GlobalAdmin, o.GlobalAdmin), cmp.Compare(c.LocalData1, o.LocalData1), cmp.Compare(c.LocalData2, o.LocalData2))
 }
 
 // Advertisement is one prefix the node announces.
@@ -270,18 +264,39 @@ func (a Advertisement) Canonical() Advertisement {
 }
 
 // Equal reports whether a and b announce the same thing (order of
-// communities and peers aside).
+// communities and peers aside). It allocates nothing when both are
+// canonical.
 func (a Advertisement) Equal(b Advertisement) bool {
-	a, b = a.Canonical(), b.Canonical()
 	if a.Prefix != b.Prefix || (a.LocalPref == nil) != (b.LocalPref == nil) {
 		return false
 	}
 	if a.LocalPref != nil && *a.LocalPref != *b.LocalPref {
 		return false
 	}
-	return slices.Equal(a.Communities, b.Communities) &&
-		slices.Equal(a.LargeCommunities, b.LargeCommunities) &&
-		slices.Equal(a.Peers, b.Peers)
+	return sameSet(a.Communities, b.Communities, cmp.Compare[uint32]) &&
+		sameSet(a.LargeCommunities, b.LargeCommunities, LargeCommunity.Compare) &&
+		sameSet(a.Peers, b.Peers, strings.Compare)
+}
+
+// sameSet reports whether x and y hold the same elements, order and
+// duplicates aside.
+func sameSet[T comparable](x, y []T, cmp func(T, T) int) bool {
+	if strictlySorted(x, cmp) && strictlySorted(y, cmp) {
+		return slices.Equal(x, y)
+	}
+	x, y = slices.Clone(x), slices.Clone(y)
+	slices.SortFunc(x, cmp)
+	slices.SortFunc(y, cmp)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
+}
+
+func strictlySorted[T any](s []T, cmp func(T, T) int) bool {
+	for i := 1; i < len(s); i++ {
+		if cmp(s[i-1], s[i]) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Validate checks one advertisement on its own.
@@ -431,7 +446,11 @@ type Speaker interface {
 	// SetAdvertisements makes advs the complete set of announced prefixes:
 	// new prefixes are announced, changed ones re-announced, missing ones
 	// withdrawn. It fails without changing anything when advs is invalid
-	// (see ValidateAdvertisements against the current peers).
+	// (see ValidateAdvertisements against the current peers). It does not
+	// keep advs, which the caller may reuse once it returns, nor modify
+	// it. Advertisements sorted by prefix (SortAdvertisements), as
+	// Controller passes them, are compared with the current ones in a
+	// single pass.
 	SetAdvertisements(ctx context.Context, advs []Advertisement) error
 	// Status reports the sessions and what each was sent.
 	Status() Status

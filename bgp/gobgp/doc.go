@@ -38,6 +38,12 @@
 //     withdraw and re-announce).
 //   - SetPeers matches peers by address; a changed peer is deleted and added
 //     again (its session restarts).
+//   - SetAdvertisements compares the desired set with the applied one in a
+//     single pass when it is sorted by prefix (bgp.Controller sorts it;
+//     otherwise it sorts a copy), a few nanoseconds per unchanged prefix;
+//     the rest of the work (GoBGP calls, the routing policy, which only
+//     advertisements restricted to some peers change) is per changed
+//     prefix (advs.go).
 //   - The zap adapter implements GoBGP's log.Logger. GoBGP's Fatal is
 //     logged at error level and never exits the process; GoBGP's Panic
 //     (internal logic bugs) panics as GoBGP expects.

@@ -1,6 +1,7 @@
 package gobgp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -62,11 +63,24 @@ type Speaker struct {
 	log      *zap.Logger
 	routerID netip.Addr
 
-	mu        sync.Mutex
-	closed    bool
-	peers     map[netip.Addr]bgp.Peer // applied, NodeSelector cleared
-	advs      map[netip.Prefix]bgp.Advertisement
-	policyKey string // identifies the applied routing policy
+	mu     sync.Mutex
+	closed bool
+	peers  map[netip.Addr]bgp.Peer // applied, NodeSelector cleared
+	// advs are the applied advertisements, sorted by prefix
+	// (bgp.ComparePrefix); spare is the array the next list is built in.
+	advs, spare []entry
+	attrs       map[string]*attrs // interned attributes of advs
+	policyKey   string            // identifies the applied routing policy ("?": unknown)
+	// What policyKey was computed from: the restricted advertisements
+	// (sorted, canonical) and the peers.
+	policyAdvs  []bgp.Advertisement
+	policyPeers []peerID
+}
+
+// peerID is what the routing policy reads of a peer.
+type peerID struct {
+	addr netip.Addr
+	name string
 }
 
 var _ bgp.Speaker = (*Speaker)(nil)
@@ -98,7 +112,7 @@ func New(ctx context.Context, cfg Config) (*Speaker, error) {
 		log:      log,
 		routerID: rid,
 		peers:    make(map[netip.Addr]bgp.Peer),
-		advs:     make(map[netip.Prefix]bgp.Advertisement),
+		attrs:    make(map[string]*attrs),
 	}
 	go s.srv.Serve()
 	if err := s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: apiGlobal(cfg, rid)}); err != nil {
@@ -278,10 +292,43 @@ func routingPolicy(advs []bgp.Advertisement, peers []bgp.Peer) (*api.SetPolicies
 	return req, key.String()
 }
 
-// applyPolicyLocked installs the routing policy for advs and peers if it
-// changed.
-func (s *Speaker) applyPolicyLocked(ctx context.Context, advs []bgp.Advertisement, peers []bgp.Peer) error {
+// peerIDs returns what routingPolicy reads of peers, sorted by address.
+func peerIDs(peers []bgp.Peer) []peerID {
+	ids := make([]peerID, len(peers))
+	for i, p := range peers {
+		ids[i] = peerID{p.Address, p.Name}
+	}
+	slices.SortFunc(ids, func(a, b peerID) int {
+		return cmp.Or(a.addr.Compare(b.addr), strings.Compare(a.name, b.name))
+	})
+	return ids
+}
+
+// restricted returns the advertisements that name peers: the others do not
+// change the routing policy.
+func restricted(advs []entry) []bgp.Advertisement {
+	var out []bgp.Advertisement
+	for _, e := range advs {
+		if len(e.attrs.peers) > 0 {
+			out = append(out, e.adv())
+		}
+	}
+	return out
+}
+
+// applyPolicyLocked installs the routing policy for the restricted
+// advertisements (sorted, canonical: the others do not change it) and peers
+// if it changed. same says restricted are those the current key was
+// computed from, which saves computing it again when the peers are also
+// the same.
+func (s *Speaker) applyPolicyLocked(ctx context.Context, same bool, restricted func() []bgp.Advertisement, peers []bgp.Peer) error {
+	ids := peerIDs(peers)
+	if same && s.policyKey != "?" && slices.Equal(ids, s.policyPeers) {
+		return nil // the key would be the same
+	}
+	advs := restricted()
 	req, key := routingPolicy(advs, peers)
+	s.policyAdvs, s.policyPeers = advs, ids
 	if key == s.policyKey {
 		return nil
 	}
@@ -299,15 +346,6 @@ func (s *Speaker) peerListLocked() []bgp.Peer {
 		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b bgp.Peer) int { return strings.Compare(a.Name, b.Name) })
-	return out
-}
-
-func (s *Speaker) advListLocked() []bgp.Advertisement {
-	out := make([]bgp.Advertisement, 0, len(s.advs))
-	for _, a := range s.advs {
-		out = append(out, a)
-	}
-	bgp.SortAdvertisements(out)
 	return out
 }
 
@@ -339,7 +377,9 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []bgp.Peer) error {
 		delete(s.peers, old.Address)
 	}
 	// The export policy must know the new peers before they come up.
-	if err := s.applyPolicyLocked(ctx, s.advListLocked(), peers); err != nil {
+	r := restricted(s.advs)
+	same := slices.EqualFunc(r, s.policyAdvs, bgp.Advertisement.Equal)
+	if err := s.applyPolicyLocked(ctx, same, func() []bgp.Advertisement { return r }, peers); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
 	for _, p := range peers {
@@ -359,7 +399,9 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []bgp.Peer) error {
 	return nil
 }
 
-// SetAdvertisements implements bgp.Speaker.
+// SetAdvertisements implements bgp.Speaker. The work is proportional to the
+// changes, plus one comparison per prefix when advs is sorted by prefix
+// (as bgp.Controller passes them); otherwise a sorted copy is made first.
 func (s *Speaker) SetAdvertisements(ctx context.Context, advs []bgp.Advertisement) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -367,72 +409,67 @@ func (s *Speaker) SetAdvertisements(ctx context.Context, advs []bgp.Advertisemen
 		return ErrClosed
 	}
 	peers := s.peerListLocked()
-	if err := bgp.ValidateAdvertisements(advs, peers); err != nil {
+	sorted := advs
+	d, st := s.diffLocked(sorted, peers)
+	if st == diffUnsorted {
+		sorted = slices.Clone(advs)
+		bgp.SortAdvertisements(sorted)
+		d, st = s.diffLocked(sorted, peers)
+	}
+	if st != diffOK {
+		err := bgp.ValidateAdvertisements(advs, peers)
+		if err == nil { // cannot happen: diffLocked checks the same
+			err = errors.New("invalid advertisements")
+		}
 		return fmt.Errorf("set advertisements: %w", err)
 	}
-	want := make(map[netip.Prefix]bgp.Advertisement, len(advs))
-	for _, a := range advs {
-		want[a.Prefix] = a.Canonical()
-	}
-	var withdraw, announce, regroup []bgp.Advertisement
-	resend := make(map[netip.Addr]bool) // peers that gain an unchanged path
-	for _, old := range s.advListLocked() {
-		a, ok := want[old.Prefix]
-		switch {
-		case !ok:
-			withdraw = append(withdraw, old)
-		case a.Equal(old):
-		case slices.ContainsFunc(peers, func(p bgp.Peer) bool { return sendsTo(old, p) && !sendsTo(a, p) }):
-			// A peer loses the prefix: GoBGP would not withdraw it
-			// from that peer under the new policy.
-			withdraw = append(withdraw, old)
-			announce = append(announce, a)
-		case sameAttributes(a, old):
-			// Only peers gain it. GoBGP does not propagate a path
-			// identical to the one it replaces: soft-reset the
-			// gaining peers instead.
-			regroup = append(regroup, a)
-			for _, p := range peers {
-				if sendsTo(a, p) && !sendsTo(old, p) {
-					resend[p.Address] = true
-				}
-			}
-		default:
-			announce = append(announce, a)
-		}
-	}
-	for _, a := range want {
-		if _, ok := s.advs[a.Prefix]; !ok {
-			announce = append(announce, a)
-		}
-	}
-	bgp.SortAdvertisements(announce)
 
 	var errs []error
-	for _, a := range withdraw {
-		if err := s.deletePathLocked(ctx, a); err != nil {
-			errs = append(errs, err)
+	for i := range d.ops {
+		o := &d.ops[i]
+		if o.kind != opWithdraw && o.kind != opReplace {
+			continue
 		}
+		if err := s.withdrawLocked(ctx, s.advs[o.at].adv()); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		o.withdrawn = true
 	}
-	if err := s.applyPolicyLocked(ctx, slices.Collect(maps.Values(want)), peers); err != nil {
+	err := s.applyPolicyLocked(ctx, d.samePolicy, func() []bgp.Advertisement {
+		var out []bgp.Advertisement
+		for _, a := range sorted {
+			if len(a.Peers) > 0 {
+				out = append(out, a.Canonical())
+			}
+		}
+		return out
+	}, peers)
+	if err != nil {
+		s.commitLocked(d.ops)
 		return fmt.Errorf("set advertisements: %w", errors.Join(append(errs, err)...))
 	}
 	now := time.Now()
-	for _, a := range announce {
-		path, err := apiPath(a, false, now)
+	for i := range d.ops {
+		o := &d.ops[i]
+		if o.kind != opAnnounce && o.kind != opReplace {
+			continue
+		}
+		path, err := apiPath(o.adv, false, now)
 		if err == nil {
 			_, err = s.srv.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: path})
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("announce %s: %w", a.Prefix, err))
+			errs = append(errs, fmt.Errorf("announce %s: %w", o.adv.Prefix, err))
 			continue
 		}
-		s.advs[a.Prefix] = a
+		o.announced = true
 	}
-	for _, a := range regroup {
-		s.advs[a.Prefix] = a
+	for i := range d.ops {
+		d.ops[i].regrouped = d.ops[i].kind == opRegroup
 	}
-	for addr := range resend {
+	s.commitLocked(d.ops)
+	for _, addr := range slices.SortedFunc(maps.Keys(d.resend), netip.Addr.Compare) {
 		err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_OUT})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("resend to %s: %w", addr, err))
@@ -450,7 +487,7 @@ func sameAttributes(a, b bgp.Advertisement) bool {
 	return a.Equal(b)
 }
 
-func (s *Speaker) deletePathLocked(ctx context.Context, a bgp.Advertisement) error {
+func (s *Speaker) withdrawLocked(ctx context.Context, a bgp.Advertisement) error {
 	path, err := apiPath(a, true, time.Now())
 	if err == nil {
 		err = s.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: path.Family, Path: path})
@@ -458,7 +495,6 @@ func (s *Speaker) deletePathLocked(ctx context.Context, a bgp.Advertisement) err
 	if err != nil {
 		return fmt.Errorf("withdraw %s: %w", a.Prefix, err)
 	}
-	delete(s.advs, a.Prefix)
 	return nil
 }
 
@@ -560,7 +596,7 @@ func (s *Speaker) Close() error {
 	}
 	s.closed = true
 	err := s.srv.StopBgp(context.Background(), &api.StopBgpRequest{})
-	s.peers, s.advs = nil, nil
+	s.peers, s.advs, s.spare, s.attrs, s.policyAdvs = nil, nil, nil, nil, nil
 	return err
 }
 
