@@ -65,10 +65,18 @@ type fakeRings struct {
 }
 
 func (r *fakeRings) Set(rings map[uint32][]uint32) map[uint32]error {
+	return r.SetFrom(slices.Collect(maps.Keys(rings)), func(id uint32) []uint32 { return rings[id] })
+}
+
+func (r *fakeRings) SetFrom(ids []uint32, build func(uint32) []uint32) map[uint32]error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var errs map[uint32]error
-	for id, ring := range rings {
+	for _, id := range ids {
+		ring := build(id)
+		if ring == nil {
+			continue
+		}
 		var err error
 		switch {
 		case id >= r.max:

@@ -60,6 +60,19 @@ func (f faultyRings) Set(rings map[uint32][]uint32) map[uint32]error {
 	return f.inner.Set(rings)
 }
 
+func (f faultyRings) SetFrom(ids []uint32, build func(uint32) []uint32) map[uint32]error {
+	if err := f.fail(OpSet, "maglev"); err != nil {
+		errs := make(map[uint32]error, len(ids))
+		for _, id := range ids {
+			if build(id) != nil {
+				errs[id] = err
+			}
+		}
+		return errs
+	}
+	return f.inner.SetFrom(ids, build)
+}
+
 func (f faultyRings) Delete(ids []uint32) error {
 	if err := f.fail(OpDelete, "maglev"); err != nil {
 		return err

@@ -32,6 +32,10 @@ type Rings interface {
 	Delete(ids []uint32) error
 	// Get returns nil, nil when the service has no ring.
 	Get(svcID uint32) ([]uint32, error)
+	// SetFrom is Set with each ring built by build when it is written (a
+	// nil ring leaves the service's ring as it is), so that no more than
+	// a few rings are in memory at once.
+	SetFrom(ids []uint32, build func(id uint32) []uint32) map[uint32]error
 }
 
 // Short names for the generated types.

@@ -3,7 +3,9 @@ package lbmap
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,60 +156,88 @@ func (r *realRings) lookup(id uint32) (*ringMem, error) {
 
 // created is a new ring map waiting to be swapped in.
 type created struct {
-	id   uint32
-	ring []uint32
-	m    *ebpf.Map
-	rm   *ringMem
-	err  error
+	id  uint32
+	m   *ebpf.Map
+	rm  *ringMem
+	err error
 }
 
 func (r *realRings) Set(rings map[uint32][]uint32) map[uint32]error {
+	return r.SetFrom(slices.Collect(maps.Keys(rings)), func(id uint32) []uint32 { return rings[id] })
+}
+
+// SetFrom builds and writes the rings on every CPU, each dropped once
+// written: a ring that fits its map is published in place, the others get
+// new maps, swapped in with one batch update at the end.
+func (r *realRings) SetFrom(ids []uint32, build func(uint32) []uint32) map[uint32]error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	errs := make(map[uint32]error)
-	var todo []created
-	for id, ring := range rings {
-		if len(ring) == 0 || len(ring) > ringSizeMask {
-			errs[id] = fmt.Errorf("set maglev ring %d: bad size %d", id, len(ring))
-			continue
-		}
+	var (
+		emu  sync.Mutex
+		errs = make(map[uint32]error)
+	)
+	fail := func(id uint32, err error) {
+		emu.Lock()
+		errs[id] = err
+		emu.Unlock()
+	}
+	ids = slices.Clone(ids)
+	// Open the existing maps first: lookup touches r.open.
+	have := make([]*ringMem, len(ids))
+	for i, id := range ids {
 		rm, err := r.lookup(id)
 		if err != nil {
-			errs[id] = err
+			fail(id, err)
+			ids[i] = noRing
 			continue
 		}
-		if rm != nil && uint32(len(ring)) <= rm.cap {
-			if err := rm.publish(ring); err != nil {
-				errs[id] = fmt.Errorf("set maglev ring %d: %w", id, err)
+		have[i] = rm
+	}
+	made := make([]created, len(ids))
+	parallel(len(ids), func(i int) {
+		id := ids[i]
+		if id == noRing {
+			return
+		}
+		ring := build(id)
+		switch {
+		case ring == nil:
+			return
+		case len(ring) > ringSizeMask:
+			fail(id, fmt.Errorf("set maglev ring %d: bad size %d", id, len(ring)))
+		case have[i] != nil && uint32(len(ring)) <= have[i].cap:
+			if err := have[i].publish(ring); err != nil {
+				fail(id, fmt.Errorf("set maglev ring %d: %w", id, err))
 			}
-			continue
+		default:
+			m, rm, err := r.newRing(ring)
+			if err != nil {
+				fail(id, fmt.Errorf("set maglev ring %d: %w", id, err))
+				return
+			}
+			made[i] = created{id: id, m: m, rm: rm}
 		}
-		todo = append(todo, created{id: id, ring: ring})
-	}
-	r.createAll(todo)
-	var ids, fds []uint32
-	for i := range todo {
-		c := &todo[i]
-		if c.err != nil {
-			errs[c.id] = fmt.Errorf("set maglev ring %d: %w", c.id, c.err)
-			continue
+	})
+	var newIDs, fds []uint32
+	for _, c := range made {
+		if c.m != nil {
+			newIDs = append(newIDs, c.id)
+			fds = append(fds, uint32(c.m.FD()))
 		}
-		ids = append(ids, c.id)
-		fds = append(fds, uint32(c.m.FD()))
 	}
-	if len(ids) > 0 {
+	if len(newIDs) > 0 {
 		// One batch: each single update of a map-of-maps waits for an RCU
 		// grace period (about 8 ms here).
-		if _, err := r.outer.BatchUpdate(ids, fds, nil); err != nil {
-			for i, id := range ids {
+		if _, err := r.outer.BatchUpdate(newIDs, fds, nil); err != nil {
+			for i, id := range newIDs {
 				if err := r.outer.Put(id, fds[i]); err != nil {
 					errs[id] = fmt.Errorf("swap maglev ring %d: %w", id, err)
 				}
 			}
 		}
 	}
-	for _, c := range todo {
-		if c.err != nil {
+	for _, c := range made {
+		if c.m == nil {
 			continue
 		}
 		if _, failed := errs[c.id]; failed {
@@ -225,25 +255,21 @@ func (r *realRings) Set(rings map[uint32][]uint32) map[uint32]error {
 	return errs
 }
 
-// createAll creates and fills new ring maps on every CPU.
-func (r *realRings) createAll(todo []created) {
-	workers := min(runtime.GOMAXPROCS(0), len(todo))
+// noRing marks an id SetFrom skips.
+const noRing = ^uint32(0)
+
+// parallel calls f(0..n-1) on every CPU.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	next := make(chan int)
 	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				c := &todo[i]
-				c.m, c.rm, c.err = r.newRing(c.ring)
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
 			}
-		}()
+		})
 	}
-	for i := range todo {
-		next <- i
-	}
-	close(next)
 	wg.Wait()
 }
 

@@ -77,9 +77,9 @@ type Result struct {
 	// Writes counts entries written or deleted.
 	Writes int
 	// Phases times the parts of the Apply: desired (IDs and
-	// validation), rings (Maglev builds), write (map updates, ring swaps
-	// included).
-	Phases struct{ Desired, Rings, Write time.Duration }
+	// validation) and write (map updates; Maglev rings are built as they
+	// are written, on every CPU).
+	Phases struct{ Desired, Write time.Duration }
 	// StaleUDPFlows counts conntrack entries removed because their UDP
 	// backend left the service (kube-proxy's conntrack cleanup), so
 	// one-way senders move to a live backend.
@@ -365,25 +365,10 @@ func (p *Programmer) apply(ch map[model.ServiceName]*model.Service) (Result, err
 	}
 	t1 := time.Now()
 	res.Phases.Desired = t1.Sub(t0)
-	buildRings(jobs)
-	for _, j := range jobs {
-		p.w.ringSums[j.e.id] = j.e.ringSum
-		p.w.pending[j.e.id] = j.e.ring
-	}
-	t2 := time.Now()
-	res.Phases.Rings = t2.Sub(t1)
 
-	wr := &writer{p: p, w: p.w, d: d, full: p.full, res: &res}
+	wr := &writer{p: p, w: p.w, d: d, full: p.full, res: &res, jobs: jobs}
 	err := wr.write()
-	// Written or not, the rings' contents are dropped: a failed write
-	// makes the next Apply compare checksums and rebuild what differs.
-	for id := range p.w.pending {
-		if e := p.applied[p.w.owner[id]]; e != nil && e.id == id {
-			e.ring = nil
-		}
-	}
-	clear(p.w.pending)
-	res.Phases.Write = time.Since(t2)
+	res.Phases.Write = time.Since(t1)
 	n, cerr := p.flushStaleUDP(wr.stale)
 	res.StaleUDPFlows = n
 	if cerr != nil {

@@ -2,9 +2,7 @@ package program
 
 import (
 	"fmt"
-	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/straitlb/strait/dataplane/lbmap"
 	"github.com/straitlb/strait/dataplane/maglev"
@@ -21,11 +19,11 @@ type entries struct {
 	memberVals []lbmap.BackendVal
 	memberKeys []model.BackendKey
 	ranges     []lbmap.SrcRangeKey
-	// ring is the Maglev table while it waits to be written; only its
-	// checksum stays afterwards (10,000 rings of 1,009 slots are 40 MB).
-	ring    []uint32
-	ringSum uint64 // 0 without backends
-	udp     bool   // some frontend is UDP
+	// ringSum is the checksum of the Maglev ring: rings are built as they
+	// are written and not kept (10,000 rings of 1,009 slots are 40 MB).
+	// 0 without backends, or while the ring is still to be built.
+	ringSum uint64
+	udp     bool // some frontend is UDP
 }
 
 type feEntry struct {
@@ -41,10 +39,8 @@ type want struct {
 	beRefs      map[uint32]int // services listing each backend
 	svcBackends map[lbmap.SvcBackendKey]uint8
 	srcRanges   map[lbmap.SrcRangeKey]uint8
-	// ringSums are the checksums of the rings; pending holds the rings
-	// built since the last write.
+	// ringSums are the checksums of the rings.
 	ringSums map[uint32]uint64
-	pending  map[uint32][]uint32
 	owner    map[uint32]model.ServiceName
 }
 
@@ -67,7 +63,6 @@ func newWant(state *model.State) *want {
 		svcBackends: make(map[lbmap.SvcBackendKey]uint8, backends),
 		srcRanges:   make(map[lbmap.SrcRangeKey]uint8),
 		ringSums:    make(map[uint32]uint64, services),
-		pending:     make(map[uint32][]uint32),
 		owner:       make(map[uint32]model.ServiceName, services),
 	}
 }
@@ -122,9 +117,6 @@ func (w *want) add(e *entries, name model.ServiceName, d *dirty) {
 	if e.ringSum != 0 {
 		w.ringSums[e.id] = e.ringSum
 	}
-	if e.ring != nil {
-		w.pending[e.id] = e.ring
-	}
 	d.mark(e)
 }
 
@@ -173,7 +165,6 @@ func (w *want) remove(e *entries, d *dirty, unused func(model.BackendKey)) {
 		delete(w.srcRanges, r)
 	}
 	delete(w.ringSums, e.id)
-	delete(w.pending, e.id)
 	d.mark(e)
 }
 
@@ -253,9 +244,9 @@ func (p *Programmer) compute(w *want, svc *model.Service, prev *entries, jobs *[
 		e.val.RingSize = maglev.TableSize(len(backends), p.cfg.MaxRingSize)
 		// The ring depends on the members only. Reuse it unless the maps
 		// may hold something else (a full comparison after a failure).
-		if prev != nil && prev.id == id && prev.val.RingSize == e.val.RingSize && slices.Equal(prev.members, e.members) &&
-			(prev.ring != nil || !p.full || p.ringSums[id] == prev.ringSum) {
-			e.ring, e.ringSum = prev.ring, prev.ringSum
+		if prev != nil && prev.id == id && prev.ringSum != 0 && prev.val.RingSize == e.val.RingSize &&
+			slices.Equal(prev.members, e.members) && (!p.full || p.ringSums[id] == prev.ringSum) {
+			e.ringSum = prev.ringSum
 		} else {
 			*jobs = append(*jobs, ringJob{e: e, keys: e.memberKeys, size: e.val.RingSize})
 		}
@@ -276,30 +267,6 @@ func (p *Programmer) compute(w *want, svc *model.Service, prev *entries, jobs *[
 		e.frontends[i] = feEntry{lbmap.MakeFrontendKey(fe.Key()), fv}
 	}
 	return e, nil
-}
-
-// buildRings builds the rings of jobs on every CPU: at a cold start of
-// 10,000 services this is much of the work.
-func buildRings(jobs []ringJob) {
-	workers := min(runtime.GOMAXPROCS(0), len(jobs))
-	var wg sync.WaitGroup
-	next := make(chan int, len(jobs))
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
-	for range workers {
-		wg.Go(func() {
-			var b maglev.Builder
-			for i := range next {
-				j := &jobs[i]
-				ring := make([]uint32, j.size)
-				b.Fill(ring, j.keys, j.e.members)
-				j.e.ring, j.e.ringSum = ring, ringSum(ring)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // ringSum is a checksum of a ring (FNV-1a over its words), never 0.

@@ -3,8 +3,10 @@ package program
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/straitlb/strait/dataplane/lbmap"
+	"github.com/straitlb/strait/dataplane/maglev"
 	"github.com/straitlb/strait/model"
 )
 
@@ -68,6 +70,10 @@ type writer struct {
 	// stale are the memberships of UDP services removed: their conntrack
 	// entries are flushed.
 	stale map[lbmap.SvcBackendKey]bool
+	// jobs are the rings to build; ringIDs the services whose ring the
+	// write looked at.
+	jobs    []ringJob
+	ringIDs map[uint32]struct{}
 }
 
 func (w *writer) fail(id uint32, err error) {
@@ -131,10 +137,10 @@ func del[K comparable, V comparable](w *writer, kv lbmap.KV[K, V], keys []K, cur
 func (w *writer) skipFailed(id uint32) bool { return w.failed[id] }
 
 func (w *writer) write() error {
-	p, d, cur := w.p, w.d, w.p.cur
-	if d == nil {
-		d = newDirty() // unused: a full write
+	if w.d == nil {
+		w.d = newDirty() // unused: a full write
 	}
+	p, d, cur := w.p, w.d, w.p.cur
 	want := w.w
 	one := func(id uint32) []uint32 { return []uint32{id} }
 
@@ -154,50 +160,7 @@ func (w *writer) write() error {
 	put(w, p.maps.SvcBackends, mPuts, cur.SvcBackends,
 		func(k lbmap.SvcBackendKey, _ uint8) bool { return w.skipFailed(k.SvcId) },
 		func(k lbmap.SvcBackendKey, _ uint8) []uint32 { return one(k.SvcId) })
-	ringIDs := d.rings
-	if w.full {
-		ringIDs = make(map[uint32]struct{}, len(want.ringSums)+len(p.ringSums))
-		for id := range want.ringSums {
-			ringIDs[id] = struct{}{}
-		}
-		for id := range p.ringSums {
-			ringIDs[id] = struct{}{}
-		}
-	}
-	changed := make(map[uint32][]uint32)
-	for id := range ringIDs {
-		sum, ok := want.ringSums[id]
-		if !ok || w.skipFailed(id) || p.ringSums[id] == sum {
-			continue
-		}
-		ring := want.pending[id]
-		if ring == nil {
-			// Reused from a previous round, but the maps hold
-			// something else: build it again.
-			e := p.applied[want.owner[id]]
-			if e == nil || e.id != id {
-				err := fmt.Errorf("ring of service %d: no entries", id)
-				w.fail(id, err)
-				w.errs = append(w.errs, err)
-				continue
-			}
-			jobs := []ringJob{{e: e, keys: e.memberKeys, size: e.val.RingSize}}
-			buildRings(jobs)
-			ring = e.ring
-			want.pending[id] = ring
-		}
-		changed[id] = ring
-	}
-	errs := p.maps.Rings.Set(changed)
-	for id := range changed {
-		if err, failed := errs[id]; failed {
-			w.fail(id, err)
-			w.errs = append(w.errs, err)
-			continue
-		}
-		p.ringSums[id] = want.ringSums[id]
-		w.res.Writes++
-	}
+	w.writeRings()
 	sPuts, sDels := changes(w.full, d.services, cur.Services, want.services)
 	put(w, p.maps.Services, sPuts, cur.Services,
 		func(id uint32, _ lbmap.ServiceVal) bool { return w.skipFailed(id) },
@@ -221,7 +184,7 @@ func (w *writer) write() error {
 	sDels = filter(sDels, func(id uint32) bool { return !keepIDs[id] })
 	del(w, p.maps.Services, sDels, cur.Services)
 	var ringDels []uint32
-	for id := range ringIDs {
+	for id := range w.ringIDs {
 		if _, inCur := p.ringSums[id]; !inCur {
 			continue
 		}
@@ -270,6 +233,82 @@ func (w *writer) write() error {
 		return fmt.Errorf("%w: %w", errPartial, errors.Join(w.errs...))
 	}
 	return nil
+}
+
+// writeRings builds and writes the rings that changed: those of w.jobs,
+// and any whose checksum differs from the maps'. Each ring is built as it
+// is written and dropped after, so a cold start never holds 10,000 rings.
+func (w *writer) writeRings() {
+	p, want := w.p, w.w
+	w.ringIDs = w.d.rings
+	if w.full {
+		w.ringIDs = make(map[uint32]struct{}, len(want.ringSums)+len(p.ringSums))
+		for id := range want.ringSums {
+			w.ringIDs[id] = struct{}{}
+		}
+		for id := range p.ringSums {
+			w.ringIDs[id] = struct{}{}
+		}
+	}
+	jobs := make(map[uint32]*ringJob, len(w.jobs))
+	for i := range w.jobs {
+		jobs[w.jobs[i].e.id] = &w.jobs[i]
+		w.ringIDs[w.jobs[i].e.id] = struct{}{}
+	}
+	var ids []uint32
+	for id := range w.ringIDs {
+		if w.skipFailed(id) {
+			continue
+		}
+		if _, ok := jobs[id]; ok {
+			ids = append(ids, id)
+			continue
+		}
+		sum, ok := want.ringSums[id]
+		if !ok || p.ringSums[id] == sum {
+			continue
+		}
+		// Reused from a previous round, but the maps hold something
+		// else: build it again.
+		e := p.applied[want.owner[id]]
+		if e == nil || e.id != id {
+			err := fmt.Errorf("ring of service %d: no entries", id)
+			w.fail(id, err)
+			w.errs = append(w.errs, err)
+			continue
+		}
+		jobs[id] = &ringJob{e: e, keys: e.memberKeys, size: e.val.RingSize}
+		ids = append(ids, id)
+	}
+	var pool sync.Pool
+	errs := p.maps.Rings.SetFrom(ids, func(id uint32) []uint32 {
+		j := jobs[id]
+		b, _ := pool.Get().(*maglev.Builder)
+		if b == nil {
+			b = new(maglev.Builder)
+		}
+		ring := make([]uint32, j.size)
+		b.Fill(ring, j.keys, j.e.members)
+		pool.Put(b)
+		j.e.ringSum = ringSum(ring)
+		if j.e.ringSum == p.ringSums[id] {
+			return nil // the maps hold it already
+		}
+		return ring
+	})
+	for _, id := range ids {
+		sum := jobs[id].e.ringSum
+		want.ringSums[id] = sum
+		if err, failed := errs[id]; failed {
+			w.fail(id, err)
+			w.errs = append(w.errs, err)
+			continue
+		}
+		if p.ringSums[id] != sum {
+			p.ringSums[id] = sum
+			w.res.Writes++
+		}
+	}
 }
 
 // udpServices are the ids of services with a UDP frontend, in the maps or
