@@ -106,6 +106,9 @@ func TestPrivilegedCompareSmoke(t *testing.T) {
 	if len(r.Points) != 3 {
 		t.Fatalf("%d points", len(r.Points))
 	}
+	if b := r.Baseline; b == nil || b.Established.Forwarded < b.Established.Sent/2 || b.New.Forwarded < b.New.Sent/2 {
+		t.Errorf("baseline %+v: the XDP_TX reflection did not reach the sink", r.Baseline)
+	}
 	for _, p := range r.Points {
 		t.Logf("%+v", p)
 		for _, tr := range []Traffic{p.Established, p.New} {
@@ -143,6 +146,9 @@ func TestPrivilegedRequestResponseSmoke(t *testing.T) {
 	}
 	if len(r.Points) != 3 {
 		t.Fatalf("%d points", len(r.Points))
+	}
+	if b := r.Baseline; b == nil || b.Established.Forwarded < b.Established.Sent/2 || b.New.Forwarded < b.New.Sent/2 {
+		t.Errorf("baseline %+v: the XDP_TX reflection did not reach the sink", r.Baseline)
 	}
 	for _, p := range r.Points {
 		rr := p.RR

@@ -105,6 +105,8 @@ type Result struct {
 	FrameSize  int                   `json:"frame_size"`
 	Points     []Point               `json:"points"`
 	CreateTime map[int]time.Duration `json:"create_time_ns"`
+	// Baseline is the traffic with no proxy (see Baseline).
+	Baseline *Baseline `json:"baseline,omitempty"`
 }
 
 func (o *Options) defaults() {
@@ -171,6 +173,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	u, err := url.Parse(cp.Host)
 	if err != nil {
 		return res, err
+	}
+	if !o.SkipPPS {
+		b, err := runBaseline(ctx, o, o.Services[0])
+		if err != nil {
+			return res, fmt.Errorf("baseline: %w", err)
+		}
+		res.Baseline = &b
+		o.Logf("compare: baseline (XDP_TX, no proxy): established %.0f pps/CPU, new %.0f pps/CPU", b.Established.PPSPerCPU, b.New.PPSPerCPU)
 	}
 	have := 0
 	for _, n := range o.Services {
