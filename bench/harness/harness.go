@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/straitlb/strait/bench/bgpbench"
 	"github.com/straitlb/strait/bench/compare"
 	"github.com/straitlb/strait/bench/cpbench"
 	"github.com/straitlb/strait/bench/micro"
@@ -29,6 +30,8 @@ type Profile struct {
 	Compare       compare.Options   // NodeAgent filled in by Run
 	SkipCompare   bool
 	SkipControlPl bool
+	// BGP runs the BGP benchmark (Helper filled in by Run); nil: none.
+	BGP *bgpbench.Options
 }
 
 // Profiles: quick (make bench, < 10 minutes) and full (make bench-full).
@@ -41,6 +44,7 @@ func Profiles() map[string]Profile {
 				{Services: 10000, BackendsPerService: 10, Conntrack: 1000000},
 			},
 			ControlPlane: []cpbench.Options{{Services: 1000, Endpoints: 10, Changes: 50}},
+			BGP:          &bgpbench.Options{Changes: 20, Prefixes: 2000},
 			Compare: compare.Options{Services: []int{10, 1000}, Endpoints: 10, Duration: 2 * time.Second, CPUs: 1, SyncTimeout: 4 * time.Minute,
 				RR: &compare.RROptions{Duration: 2 * time.Second, Connections: 32, Connects: 1000}},
 		},
@@ -51,6 +55,7 @@ func Profiles() map[string]Profile {
 				{Services: 10000, BackendsPerService: 10, Conntrack: 1000000},
 			},
 			ControlPlane: []cpbench.Options{{Services: 1000, Endpoints: 10, Changes: 100}, {Services: 10000, Endpoints: 10, Changes: 100}},
+			BGP:          &bgpbench.Options{Changes: 50, Prefixes: 10000},
 			// iptables mode over the nf_tables backend (the system's
 			// iptables here) needs ~100 s for 1,000 Services, and its
 			// iptables-restore grows about quadratically (65 s for a
@@ -84,12 +89,14 @@ type Results struct {
 	Micro        []micro.Result    `json:"micro"`
 	ControlPlane []cpbench.Result  `json:"controlplane,omitempty"`
 	Compare      *compare.Result   `json:"compare,omitempty"`
+	BGP          *bgpbench.Result  `json:"bgp,omitempty"`
 }
 
 // Commands are the harness's own subprocesses.
 type Commands struct {
 	CPAgent   []string // cpbench agent
 	NodeAgent []string // compare's Strait node
+	BGPHelper []string // bgpbench's speaker process
 }
 
 // Run runs the profile and writes its outputs into dir.
@@ -123,11 +130,22 @@ func Run(ctx context.Context, p Profile, cmds Commands, dir string, logf func(st
 	if !p.SkipCompare {
 		co := p.Compare
 		co.NodeAgent, co.Logf = cmds.NodeAgent, logf
+		co.LogDir = filepath.Join(dir, "logs")
 		res, err := compare.Run(ctx, co)
 		if err != nil {
 			return r, fmt.Errorf("side by side: %w", err)
 		}
 		r.Compare = &res
+	}
+	if p.BGP != nil && len(cmds.BGPHelper) > 0 {
+		bo := *p.BGP
+		bo.Helper, bo.Logf = cmds.BGPHelper, logf
+		logf("bgp: %d changes, %d prefixes", bo.Changes, bo.Prefixes)
+		res, err := bgpbench.Run(ctx, bo)
+		if err != nil {
+			return r, fmt.Errorf("bgp: %w", err)
+		}
+		r.BGP = &res
 	}
 	r.Duration = time.Since(r.Started)
 	return r, Write(r, dir)
@@ -218,15 +236,39 @@ func Markdown(r *Results) string {
 			"The reference is bench_calib: parse Ethernet/IPv4/L4, one hash lookup, XDP_TX.\n\n" + t.Markdown() + "\n"
 	}
 	if len(r.ControlPlane) > 0 {
-		t := report.Table{Header: []string{"services", "endpoints/svc", "cold sync", "first apply", "change p50", "change p99", "peak RSS MiB"}}
+		t := report.Table{Header: []string{"services", "endpoints/svc", "cold sync", "first apply", "change p50", "change p99", "agent share p50", "agent share p99", "peak RSS MiB"}}
 		for _, c := range r.ControlPlane {
 			a := c.Agent
-			t.Rows = append(t.Rows, []string{strconv.Itoa(c.Services), strconv.Itoa(c.Endpoints), ms(a.ColdSync), ms(a.FirstApply), ms(a.P50), ms(a.P99), f1(float64(a.PeakRSS) / (1 << 20))})
+			t.Rows = append(t.Rows, []string{strconv.Itoa(c.Services), strconv.Itoa(c.Endpoints), ms(a.ColdSync), ms(a.FirstApply), ms(a.P50), ms(a.P99),
+				ms(a.FromWatchP50), ms(a.FromWatchP99), f1(float64(a.PeakRSS) / (1 << 20))})
 		}
-		s += "## Control plane (Strait agent vs a real kube-apiserver)\n\n" + t.Markdown() + "\n"
+		s += "## Control plane (Strait agent vs a real kube-apiserver)\n\n" +
+			"Cold sync: informers synced to every Service programmed. Change: one EndpointSlice update, from just before it is sent to the apiserver to the map entry " +
+			"(includes the apiserver's write and watch); agent share: the same change from the moment a separate watch delivered it.\n\n" + t.Markdown() + "\n"
 	}
 	if c := r.Compare; c != nil {
 		s += compareMarkdown(c)
+	}
+	if b := r.BGP; b != nil {
+		s += bgpMarkdown(b)
+	}
+	return s
+}
+
+// bgpMarkdown renders the BGP benchmark: its own summary, and the
+// targets it judged.
+func bgpMarkdown(b *bgpbench.Result) string {
+	s := "## BGP (assignment and withdrawal to an FRR peer)\n\n```\n" + b.String() + "```\n\n"
+	if len(b.Targets) > 0 {
+		t := report.Table{Header: []string{"target", "value", "limit", "met"}}
+		for _, x := range b.Targets {
+			met := "no"
+			if x.Met {
+				met = "yes"
+			}
+			t.Rows = append(t.Rows, []string{x.Name, fmt.Sprint(x.Value), fmt.Sprint(x.Limit), met})
+		}
+		s += t.Markdown() + "\n"
 	}
 	return s
 }

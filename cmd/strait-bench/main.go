@@ -222,13 +222,14 @@ func runCompare(ctx context.Context, args []string) error {
 	rrConns := fs.Int("rr-connections", 32, "wrk's keep-alive connections")
 	rrConnects := fs.Int("rr-connects", 2000, "new connections timed by the latency client")
 	noPPS := fs.Bool("no-pps", false, "leave out the packet phases")
+	logDir := fs.String("log-dir", "", "keep the proxies' logs in this directory")
 	_ = fs.Parse(args)
 	node, err := selfCmd("node-agent")
 	if err != nil {
 		return err
 	}
 	o := compare.Options{Endpoints: *eps, Proto: *proto, Size: *size, Duration: *dur, CPUs: *cpus, Flows: *flows, NodeAgent: node,
-		SyncTimeout: *syncTimeout, SkipPPS: *noPPS, Logf: logf}
+		SyncTimeout: *syncTimeout, SkipPPS: *noPPS, LogDir: *logDir, Logf: logf}
 	if *rr {
 		o.RR = &compare.RROptions{Duration: *rrDur, Connections: *rrConns, Connects: *rrConnects}
 	}
@@ -267,8 +268,12 @@ func runProfile(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	bgpHelper, err := selfCmd("bgp-helper")
+	if err != nil {
+		return err
+	}
 	dir := filepath.Join(*out, time.Now().Format("20060102-150405"))
-	r, err := harness.Run(ctx, p, harness.Commands{CPAgent: cpa, NodeAgent: node}, dir, logf)
+	r, err := harness.Run(ctx, p, harness.Commands{CPAgent: cpa, NodeAgent: node, BGPHelper: bgpHelper}, dir, logf)
 	if err != nil {
 		if r != nil {
 			_ = harness.Write(r, dir)
