@@ -147,8 +147,8 @@ func TestPrivilegedRequestResponseSmoke(t *testing.T) {
 	if len(r.Points) != 3 {
 		t.Fatalf("%d points", len(r.Points))
 	}
-	if b := r.Baseline; b == nil || b.Established.Forwarded < b.Established.Sent/2 || b.New.Forwarded < b.New.Sent/2 {
-		t.Errorf("baseline %+v: the XDP_TX reflection did not reach the sink", r.Baseline)
+	if r.Baseline != nil {
+		t.Errorf("baseline measured with SkipPPS: %+v", r.Baseline)
 	}
 	for _, p := range r.Points {
 		rr := p.RR

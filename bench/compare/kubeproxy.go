@@ -170,7 +170,7 @@ func startKubeProxy(ctx context.Context, ns *netlab.NS, bin, kubeconfig, mode st
 		}
 		if time.Now().After(deadline) {
 			kp.stop()
-			return nil, time.Time{}, 0, fmt.Errorf("kube-proxy (%s): %w (%s; %v)", mode, errSyncTimeout, timeout, lastErr)
+			return nil, time.Time{}, 0, fmt.Errorf("kube-proxy (%s): %w (%s; %v); its log ends:\n%s", mode, errSyncTimeout, timeout, lastErr, tailFile(logPath))
 		}
 	}
 }

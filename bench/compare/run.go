@@ -61,7 +61,10 @@ type Options struct {
 	RR *RROptions
 	// SkipPPS leaves out the packet phases (cold sync and RR only).
 	SkipPPS bool
-	Logf    func(string, ...any)
+	// LogDir keeps the proxies' logs (<proxy>-<services>.log); empty:
+	// they go to the run's temporary directory and are removed with it.
+	LogDir string
+	Logf   func(string, ...any)
 }
 
 // Point is one proxy at one Service count.
@@ -156,6 +159,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
+	if o.LogDir != "" {
+		if err := os.MkdirAll(o.LogDir, 0o755); err != nil {
+			return res, err
+		}
+	}
 	cp, err := kubetest.StartCluster(ctx, kubetest.Options{TempDir: dir, BinDir: o.BinDir, Logf: o.Logf})
 	if err != nil {
 		return res, err
@@ -290,7 +298,7 @@ func runPoint(ctx context.Context, o Options, px string, n int, kubeconfig, binD
 		if err != nil {
 			return pt, err
 		}
-		logPath := filepath.Join(dir, fmt.Sprintf("strait-%d.log", n))
+		logPath := filepath.Join(logDir(o, dir), fmt.Sprintf("%s-%d.log", px, n))
 		logf, err := os.Create(logPath)
 		if err != nil {
 			return pt, err
@@ -355,7 +363,7 @@ func runPoint(ctx context.Context, o Options, px string, n int, kubeconfig, binD
 		}
 		t0 = time.Now()
 		kp, end, dur, err := startKubeProxy(ctx, nl.Node, filepath.Join(binDir, kubetest.KubeProxyBinary), kubeconfig, mode, env,
-			filepath.Join(dir, fmt.Sprintf("%s-%d.log", px, n)), o.SyncTimeout)
+			filepath.Join(logDir(o, dir), fmt.Sprintf("%s-%d.log", px, n)), o.SyncTimeout)
 		if err != nil {
 			return pt, err
 		}
@@ -471,6 +479,14 @@ func phase(ctx context.Context, o Options, nl *pktgen.NodeLab, objs *pktgen.Obje
 	t.PPS = float64(t.Forwarded) / t.Seconds
 	t.PPSPerCPU = t.PPS / float64(t.CPUs)
 	return t, nil
+}
+
+// logDir is where the proxies' logs go.
+func logDir(o Options, tmp string) string {
+	if o.LogDir != "" {
+		return o.LogDir
+	}
+	return tmp
 }
 
 // passProgram loads an XDP program returning XDP_PASS.
