@@ -73,6 +73,10 @@ func (r *recordDP) Apply(s model.State) (program.Result, error) {
 	return res, err
 }
 
+// SNATPortMin is the lowest SNAT source port of the Strait node under
+// test.
+const SNATPortMin = 1024
+
 // RunNodeAgent is the Strait node process: it loads and attaches the
 // datapath to the device, runs the Kubernetes source and the proxier until
 // opts.Services are programmed, prints Ready as a JSON line, then answers
@@ -93,7 +97,12 @@ func RunNodeAgent(ctx context.Context, log *zap.Logger, o NodeAgentOptions, in i
 		return err
 	}
 	defer unix.Unmount(fs, unix.MNT_DETACH)
-	d, err := datapath.Open(log, datapath.Config{PinDir: filepath.Join(fs, "strait"), Devices: []string{o.Device}, NativeOnly: true})
+	// SNAT source ports as wide as kube-proxy's masquerade (the whole
+	// port space): the new-flow phase opens hundreds of thousands of
+	// flows to few backends, which the default 61000-65535 cannot hold.
+	// Nothing in the node namespace opens connections through the uplink.
+	d, err := datapath.Open(log, datapath.Config{PinDir: filepath.Join(fs, "strait"), Devices: []string{o.Device}, NativeOnly: true,
+		Program: program.Config{SNATPortMin: SNATPortMin, SNATPortMax: 65535}})
 	if err != nil {
 		return err
 	}
