@@ -341,23 +341,26 @@ func nodeAddresses(node *v1.Node) (all []netip.Addr, primary netip.Addr) {
 // endpoint count.
 func (p *Proxier) updateHealthInputs(nn types.NamespacedName, svc *v1.Service, sl []*discoveryv1.EndpointSlice) {
 	ports := healthcheck.NodePorts([]*v1.Service{svc}, v1.IPv4Protocol, p.cfg.ProxyName)
-	if port, ok := ports[nn]; ok {
-		if p.hcPorts[nn] != port {
-			p.hcPorts[nn], p.hcDirty = port, true
-		}
-	} else if _, had := p.hcPorts[nn]; had {
-		delete(p.hcPorts, nn)
-		p.hcDirty = true
-	}
 	local := healthcheck.LocalReadyEndpoints(sl, p.cfg.NodeName, v1.IPv4Protocol)
-	if n, ok := local[nn]; ok {
-		if p.hcLocal[nn] != n {
-			p.hcLocal[nn], p.hcDirty = n, true
-		}
-	} else if _, had := p.hcLocal[nn]; had {
-		delete(p.hcLocal, nn)
-		p.hcDirty = true
+	portChanged := copyEntry(p.hcPorts, ports, nn)
+	localChanged := copyEntry(p.hcLocal, local, nn)
+	p.hcDirty = p.hcDirty || portChanged || localChanged
+}
+
+// copyEntry makes dst's entry for k what src has (none when src has none)
+// and reports whether it changed.
+func copyEntry[V comparable](dst, src map[types.NamespacedName]V, k types.NamespacedName) bool {
+	v, ok := src[k]
+	old, had := dst[k]
+	switch {
+	case ok && (!had || old != v):
+		dst[k] = v
+		return true
+	case !ok && had:
+		delete(dst, k)
+		return true
 	}
+	return false
 }
 
 // syncHealthChecks updates the healthCheckNodePort servers, as kube-proxy

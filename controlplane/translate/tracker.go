@@ -4,15 +4,13 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
-	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/straitlb/strait/internal/parallel"
 	"github.com/straitlb/strait/model"
 )
 
@@ -103,7 +101,7 @@ func (t *Tracker) Reset(cfg Config, services []*v1.Service, endpointSlices []*di
 	}
 	todo := slices.Collect(maps.Values(pick))
 	done := make([]*trackEntry, len(todo))
-	parallel(len(todo), func(i int) {
+	parallel.For(len(todo), func(i int) {
 		nn := types.NamespacedName{Namespace: todo[i].Namespace, Name: todo[i].Name}
 		done[i] = t.translate(todo[i], bySvc[nn])
 	})
@@ -124,27 +122,6 @@ func (t *Tracker) Reset(cfg Config, services []*v1.Service, endpointSlices []*di
 	}
 	slices.SortFunc(t.state.Services, func(a, b model.Service) int { return a.Name.Compare(b.Name) })
 	return t.state, t.Problems()
-}
-
-// parallel calls f(0..n-1) on every CPU.
-func parallel(n int, f func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			f(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // Update translates again the Services named in changed (added, updated

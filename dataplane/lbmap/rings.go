@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/straitlb/strait/internal/parallel"
 )
 
 // Layout of an inner ring map in 32-bit words; see struct maglev_inner in
@@ -194,7 +195,7 @@ func (r *realRings) SetFrom(ids []uint32, build func(uint32) []uint32) map[uint3
 		have[i] = rm
 	}
 	made := make([]created, len(ids))
-	parallel(len(ids), func(i int) {
+	parallel.For(len(ids), func(i int) {
 		id := ids[i]
 		if id == noRing {
 			return
@@ -257,21 +258,6 @@ func (r *realRings) SetFrom(ids []uint32, build func(uint32) []uint32) map[uint3
 
 // noRing marks an id SetFrom skips.
 const noRing = ^uint32(0)
-
-// parallel calls f(0..n-1) on every CPU.
-func parallel(n int, f func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
-}
 
 func (r *realRings) Delete(ids []uint32) error {
 	r.mu.Lock()
