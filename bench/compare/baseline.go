@@ -9,9 +9,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
-
-	"github.com/straitlb/strait/bench/pktgen"
-	"github.com/straitlb/strait/internal/netlab"
 )
 
 // Baseline is the same traffic through the same lab with no proxy: the
@@ -46,27 +43,13 @@ func ProxyNsPerPacket(t, base Traffic) float64 {
 }
 
 func runBaseline(ctx context.Context, o Options, services int) (b Baseline, err error) {
-	lab, err := netlab.New("sb")
-	if err != nil {
-		return b, err
-	}
-	defer func() { err = errors.Join(err, lab.Shutdown()) }()
-	nl, err := pktgen.NewNodeLab(lab)
-	if err != nil {
-		return b, err
-	}
-	objs, err := pktgen.Load()
-	if err != nil {
-		return b, err
-	}
-	defer objs.Close()
-	if _, err := nl.Gen.AttachXDP(nl.GenDev, objs.BenchSink, link.XDPDriverMode); err != nil {
-		return b, err
-	}
 	// Reflected frames keep the Service address as destination.
-	if err := pktgen.SetSinkMatch(objs, ServiceNet); err != nil {
+	tl, err := newTrafficLab(ServiceNet)
+	if err != nil {
 		return b, err
 	}
+	defer func() { err = errors.Join(err, tl.close()) }()
+	nl, objs := tl.nl, tl.objs
 	tx, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "compare_tx", Type: ebpf.XDP, AttachType: ebpf.AttachXDP, License: "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 3), asm.Return()}})
 	if err != nil {

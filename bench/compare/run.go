@@ -236,31 +236,54 @@ type node struct {
 	stop  func()
 }
 
+// trafficLab is a pktgen node lab with the generator's objects loaded and
+// the sink attached to the generator's device, counting frames to match.
+type trafficLab struct {
+	lab  *netlab.Lab
+	nl   *pktgen.NodeLab
+	objs *pktgen.Objects
+	// sink is attached here rather than by nl.AttachSink so that the
+	// request/response phase can swap it for an XDP_PASS program.
+	sink link.Link
+}
+
+func newTrafficLab(match netip.Prefix) (tl *trafficLab, err error) {
+	tl = &trafficLab{}
+	if tl.lab, err = netlab.New("sb"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, tl.close())
+		}
+	}()
+	if tl.nl, err = pktgen.NewNodeLab(tl.lab); err != nil {
+		return tl, err
+	}
+	if tl.objs, err = pktgen.Load(); err != nil {
+		return tl, err
+	}
+	if tl.sink, err = tl.nl.Gen.AttachXDP(tl.nl.GenDev, tl.objs.BenchSink, link.XDPDriverMode); err != nil {
+		return tl, err
+	}
+	return tl, pktgen.SetSinkMatch(tl.objs, match)
+}
+
+func (tl *trafficLab) close() error {
+	if tl.objs != nil {
+		tl.objs.Close()
+	}
+	return tl.lab.Shutdown()
+}
+
 func runPoint(ctx context.Context, o Options, px string, n int, kubeconfig, binDir, apiAddr, dir string) (pt Point, err error) {
 	pt = Point{Proxy: px, Services: n, Backends: n * o.Endpoints}
-	lab, err := netlab.New("sb")
+	tl, err := newTrafficLab(BackendNet)
 	if err != nil {
 		return pt, err
 	}
-	defer func() { err = errors.Join(err, lab.Shutdown()) }()
-	nl, err := pktgen.NewNodeLab(lab)
-	if err != nil {
-		return pt, err
-	}
-	objs, err := pktgen.Load()
-	if err != nil {
-		return pt, err
-	}
-	defer objs.Close()
-	// The sink, attached here rather than by nl.AttachSink so that the
-	// request/response phase can swap it for an XDP_PASS program.
-	sink, err := nl.Gen.AttachXDP(nl.GenDev, objs.BenchSink, link.XDPDriverMode)
-	if err != nil {
-		return pt, err
-	}
-	if err := pktgen.SetSinkMatch(objs, BackendNet); err != nil {
-		return pt, err
-	}
+	defer func() { err = errors.Join(err, tl.close()) }()
+	nl, objs, sink := tl.nl, tl.objs, tl.sink
 	var rl *rrLab
 	if o.RR != nil {
 		var bes []netip.Addr
