@@ -119,6 +119,9 @@ func TestPrivilegedCompareSmoke(t *testing.T) {
 		if p.ColdSync <= 0 || p.Programming <= 0 {
 			t.Errorf("%s: sync %s programming %s", p.Proxy, p.ColdSync, p.Programming)
 		}
+		if p.PeakRSS < 1<<20 {
+			t.Errorf("%s: peak RSS %d bytes", p.Proxy, p.PeakRSS)
+		}
 		if p.Proxy == Strait && (p.Counters["ct_hit"] == 0 || p.Counters["ct_new"] == 0 || p.XDPMode != "native") {
 			t.Errorf("strait counters %v mode %q", p.Counters, p.XDPMode)
 		}

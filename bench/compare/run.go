@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -88,6 +90,8 @@ type Point struct {
 	XDPMode      string `json:"xdp_mode,omitempty"`
 	// RR is the request/response phase (Options.RR).
 	RR *RR `json:"request_response,omitempty"`
+	// PeakRSS is the proxy process's VmHWM at the end of the point.
+	PeakRSS int64 `json:"peak_rss_bytes,omitempty"`
 }
 
 // Traffic is one traffic phase's outcome.
@@ -227,6 +231,21 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	return res, nil
 }
 
+// peakRSS reads a process's VmHWM in bytes (0 when unreadable).
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
 // errSyncTimeout marks a proxy that did not finish its first sync in time.
 var errSyncTimeout = errors.New("no complete sync within the timeout")
 
@@ -234,6 +253,7 @@ var errSyncTimeout = errors.New("no complete sync within the timeout")
 type node struct {
 	stats func() (map[string]uint64, error)
 	stop  func()
+	pid   int // the proxy's process
 }
 
 // trafficLab is a pktgen node lab with the generator's objects loaded and
@@ -361,6 +381,7 @@ func runPoint(ctx context.Context, o Options, px string, n int, kubeconfig, binD
 			m := map[string]uint64{}
 			return m, json.Unmarshal(line, &m)
 		}
+		nd.pid = proc.Cmd.Process.Pid
 		nd.stop = func() {
 			stdin.Close()
 			select {
@@ -391,11 +412,12 @@ func runPoint(ctx context.Context, o Options, px string, n int, kubeconfig, binD
 			return pt, err
 		}
 		pt.ColdSync, pt.Programming = end.Sub(t0), dur
-		nd.stop = kp.stop
+		nd.stop, nd.pid = kp.stop, kp.proc.Cmd.Process.Pid
 	default:
 		return pt, fmt.Errorf("unknown proxy %q", px)
 	}
 	defer nd.stop()
+	defer func() { pt.PeakRSS = peakRSS(nd.pid) }() // before the stop
 
 	if rl != nil {
 		pass, err := passProgram()

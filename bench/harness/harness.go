@@ -297,19 +297,25 @@ func modes(c *compare.Result) []string {
 func dnf(p *compare.Point) string { return "did not finish within " + p.ColdSync.String() }
 
 func compareMarkdown(c *compare.Result) string {
-	t := report.Table{Header: []string{"proxy", "services", "cold sync", "programming", "established pps/CPU", "new pps/CPU", "forwarded/sent (est, new)"}}
+	t := report.Table{Header: []string{"proxy", "services", "cold sync", "programming", "established pps/CPU", "new pps/CPU", "forwarded/sent (est, new)", "peak RSS MiB"}}
+	rss := func(p *compare.Point) string {
+		if p.PeakRSS == 0 {
+			return ""
+		}
+		return f1(float64(p.PeakRSS) / (1 << 20))
+	}
 	for _, p := range c.Points {
 		if p.SyncTimedOut {
-			t.Rows = append(t.Rows, []string{p.Proxy, strconv.Itoa(p.Services), dnf(&p), "", "", "", ""})
+			t.Rows = append(t.Rows, []string{p.Proxy, strconv.Itoa(p.Services), dnf(&p), "", "", "", "", ""})
 			continue
 		}
 		if p.Established.Sent == 0 && p.New.Sent == 0 {
-			t.Rows = append(t.Rows, []string{p.Proxy, strconv.Itoa(p.Services), ms(p.ColdSync), ms(p.Programming), "", "", ""})
+			t.Rows = append(t.Rows, []string{p.Proxy, strconv.Itoa(p.Services), ms(p.ColdSync), ms(p.Programming), "", "", "", rss(&p)})
 			continue
 		}
 		t.Rows = append(t.Rows, []string{p.Proxy, strconv.Itoa(p.Services), ms(p.ColdSync), ms(p.Programming),
 			f0(p.Established.PPSPerCPU), f0(p.New.PPSPerCPU),
-			f2(report.Ratio(float64(p.Established.Forwarded), float64(p.Established.Sent))) + ", " + f2(report.Ratio(float64(p.New.Forwarded), float64(p.New.Sent)))})
+			f2(report.Ratio(float64(p.Established.Forwarded), float64(p.Established.Sent))) + ", " + f2(report.Ratio(float64(p.New.Forwarded), float64(p.New.Sent))), rss(&p)})
 	}
 	s := fmt.Sprintf("## Side by side with kube-proxy\n\nSame apiserver and objects (%d endpoints per Service, remote), each proxy alone in a fresh node namespace; live-frames generator (%s, frame %d bytes) into the node's uplink, forwarded packets counted by an XDP sink. Cold sync: process start to first complete programming. "+
 		"kube-proxy-iptables uses the system's iptables (the nf_tables backend here); kube-proxy-iptables-legacy, when present, the same mode on the legacy x_tables backend.\n\n",
