@@ -166,7 +166,7 @@ func setupRR(nl *pktgen.NodeLab, backends []netip.Addr) (r *rrLab, err error) {
 	if err := nl.Gen.EnableForwarding(); err != nil {
 		return nil, err
 	}
-	if r.client, err = addNS(l, "cl"); err != nil {
+	if r.client, err = l.AddNSNoRPFilter("cl"); err != nil {
 		return nil, err
 	}
 	cdev, rdev := l.Name("c"), l.Name("rc")
@@ -183,7 +183,7 @@ func setupRR(nl *pktgen.NodeLab, backends []netip.Addr) (r *rrLab, err error) {
 	nns := min(len(backends), rrMaxBackendNS)
 	var bns []*netlab.NS
 	for k := range nns {
-		ns, err := addNS(l, fmt.Sprintf("be%d", k))
+		ns, err := l.AddNSNoRPFilter(fmt.Sprintf("be%d", k))
 		if err != nil {
 			return nil, err
 		}
@@ -255,19 +255,6 @@ func (r *rrLab) close() {
 		_ = s.Close()
 	}
 	r.servers = nil
-}
-
-func addNS(l *netlab.Lab, name string) (*netlab.NS, error) {
-	ns, err := l.AddNS(name)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range []string{"net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter"} {
-		if err := ns.SetSysctl(k, "0"); err != nil {
-			return nil, err
-		}
-	}
-	return ns, nil
 }
 
 // offloadOff turns tx checksum offload off on both ends: the node's XDP

@@ -273,8 +273,12 @@ func (t *Topology) addPod(n *Node, i, j int) error {
 func DefaultRoute() netip.Prefix { return netip.PrefixFrom(netip.IPv4Unspecified(), 0) }
 
 // addNS creates a namespace with rp_filter explicitly off.
-func (t *Topology) addNS(name string) (*NS, error) {
-	ns, err := t.Lab.AddNS(name)
+func (t *Topology) addNS(name string) (*NS, error) { return t.Lab.AddNSNoRPFilter(name) }
+
+// AddNSNoRPFilter creates a namespace with reverse-path filtering off, as
+// a router or host of an asymmetric lab needs.
+func (l *Lab) AddNSNoRPFilter(name string) (*NS, error) {
+	ns, err := l.AddNS(name)
 	if err != nil {
 		return nil, err
 	}
