@@ -81,12 +81,12 @@ func (d *fakeDataplane) ApplyChanges(s model.State, changed []model.ServiceName)
 	return d.apply(s)
 }
 
-// lastChanges returns what the last Apply was told changed: nil for a
+// changesOf returns what Apply i (from 0) was told changed: nil for a
 // full Apply.
-func (d *fakeDataplane) lastChanges() []model.ServiceName {
+func (d *fakeDataplane) changesOf(i int) []model.ServiceName {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.changes[len(d.changes)-1]
+	return d.changes[i]
 }
 
 func (d *fakeDataplane) failNext(errs ...error) {
@@ -172,6 +172,8 @@ type env struct {
 	health *healthcheck.ProxyHealth
 	svcHC  *fakeServiceHealth
 	p      *Proxier
+	// applies counts the Applies nextApply has returned.
+	applies int
 }
 
 func newEnv(t *testing.T, cfg Config, src source.Source) *env {
@@ -238,6 +240,7 @@ func (e *env) nextApply() model.State {
 	e.t.Helper()
 	select {
 	case s := <-e.dp.applied:
+		e.applies++
 		return s
 	case <-time.After(10 * time.Second):
 		e.t.Fatalf("timed out waiting for an Apply (%d so far)", e.dp.count())
