@@ -12,8 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -21,6 +19,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/straitlb/strait/bench/cpbench"
 	"github.com/straitlb/strait/bench/pktgen"
 	"github.com/straitlb/strait/bench/report"
 	"github.com/straitlb/strait/internal/kubetest"
@@ -231,21 +230,6 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	return res, nil
 }
 
-// peakRSS reads a process's VmHWM in bytes (0 when unreadable).
-func peakRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
 // errSyncTimeout marks a proxy that did not finish its first sync in time.
 var errSyncTimeout = errors.New("no complete sync within the timeout")
 
@@ -417,7 +401,7 @@ func runPoint(ctx context.Context, o Options, px string, n int, kubeconfig, binD
 		return pt, fmt.Errorf("unknown proxy %q", px)
 	}
 	defer nd.stop()
-	defer func() { pt.PeakRSS = peakRSS(nd.pid) }() // before the stop
+	defer func() { pt.PeakRSS = cpbench.PeakRSS(nd.pid) }() // before the stop
 
 	if rl != nil {
 		pass, err := passProgram()

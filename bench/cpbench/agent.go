@@ -1,7 +1,6 @@
 package cpbench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/netip"
@@ -240,7 +239,7 @@ func RunAgent(ctx context.Context, log *zap.Logger, opts AgentOptions) (AgentRes
 	}
 	r.P50, r.P99, r.Max = percentiles(r.Changes)
 	r.FromWatchP50, r.FromWatchP99, r.FromWatchMax = percentiles(r.FromWatch)
-	r.PeakRSS = peakRSS()
+	r.PeakRSS = PeakRSS(0)
 	if path := os.Getenv(EnvHeapProfile); path != "" {
 		if err := writeHeapProfile(path); err != nil {
 			return r, err
@@ -300,18 +299,21 @@ func writeHeapProfile(path string) error {
 	return nil
 }
 
-// peakRSS reads VmHWM from /proc/self/status.
-func peakRSS() int64 {
-	f, err := os.Open("/proc/self/status")
+// PeakRSS reads a process's VmHWM in bytes (pid 0: this process; 0 when
+// unreadable).
+func PeakRSS(pid int) int64 {
+	path := "/proc/self/status"
+	if pid != 0 {
+		path = fmt.Sprintf("/proc/%d/status", pid)
+	}
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb * 1024
+			return kb << 10
 		}
 	}
 	return 0
