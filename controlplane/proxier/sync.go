@@ -27,7 +27,13 @@ import (
 // sync is one run of the loop: translate what changed (or everything),
 // apply, report.
 func (p *Proxier) sync() error {
-	if !p.src.HasSynced() {
+	p.mu.Lock()
+	initialized := p.initialized
+	p.mu.Unlock()
+	// Until the Synced change has been handled (it triggers the first
+	// sync), only translate ahead: programming now would leave that
+	// trigger a second, empty run.
+	if !initialized || !p.src.HasSynced() {
 		p.log.Debug("not programming: the source has not synced yet")
 		p.prepare()
 		return nil
